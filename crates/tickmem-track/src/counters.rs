@@ -210,9 +210,6 @@ const EMPTY_SHARD: Shard = CachePadded::new(ShardCounters {
 static SHARD_TABLE: [Shard; SHARDS] = [EMPTY_SHARD; SHARDS];
 static NEXT_SHARD: AtomicU32 = AtomicU32::new(0);
 
-/// Set the first time a `CountingAlloc` counts a call.
-pub(crate) static SEEN_A_CALL: AtomicBool = AtomicBool::new(false);
-
 /// Live bytes and their peak, only written when global-peak tracking is on.
 static GLOBAL_LIVE: AtomicI64 = AtomicI64::new(0);
 static GLOBAL_PEAK: AtomicI64 = AtomicI64::new(0);
@@ -282,9 +279,6 @@ pub(crate) fn record(event: Event, global_peak: bool) {
         GLOBAL_PEAK_ON.store(true, Relaxed);
         let live = GLOBAL_LIVE.fetch_add(delta, Relaxed) + delta;
         GLOBAL_PEAK.fetch_max(live, Relaxed);
-    }
-    if !SEEN_A_CALL.load(Relaxed) {
-        SEEN_A_CALL.store(true, Relaxed);
     }
 }
 

@@ -45,7 +45,7 @@ pub use alloc::CountingAlloc;
 pub use budget::{BudgetError, BudgetScope, FrameBudget, FrameUsage};
 pub use counters::{AllocStats, GlobalStats};
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 pub(crate) const NOT_INSTALLED: &str = "tickmem_track::CountingAlloc is not the global allocator, \
      so allocations cannot be counted; add \
@@ -57,20 +57,18 @@ pub(crate) const NOT_INSTALLED: &str = "tickmem_track::CountingAlloc is not the 
 /// Checked by allocating one small box and seeing the count move, then
 /// remembered.
 pub fn is_installed() -> bool {
-    if counters::SEEN_A_CALL.load(Relaxed) {
-        // Some CountingAlloc has counted a call; make sure it is the global
-        // one (it could be used directly as an allocator value).
-        static CONFIRMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        if CONFIRMED.load(Relaxed) {
-            return true;
-        }
-        let yes = probe();
-        if yes {
-            CONFIRMED.store(true, Relaxed);
-        }
-        return yes;
+    static CONFIRMED: AtomicBool = AtomicBool::new(false);
+    if CONFIRMED.load(Relaxed) {
+        return true;
     }
-    false
+    // Not confirmed yet: probe. (A `CountingAlloc` used directly as an
+    // allocator value also counts calls, so "some call was counted" is not
+    // proof; the probe goes through the global allocator.)
+    let yes = probe();
+    if yes {
+        CONFIRMED.store(true, Relaxed);
+    }
+    yes
 }
 
 fn probe() -> bool {

@@ -1,5 +1,14 @@
-//! Typed pools (`Pool<T>`) with 8-byte generational handles (`Handle<T>`).
-//!
-//! This crate is being built: see the tickmem README and `shared/DESIGN.md`.
-//! It exports nothing yet.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+
+mod error;
+mod handle;
+mod iter;
+mod pool;
+#[cfg(feature = "serde")]
+mod serde_impl;
+
+pub use error::PoolFull;
+pub use handle::Handle;
+pub use iter::{Drain, Handles, IntoIter, Iter, IterMut, Values, ValuesMut};
+pub use pool::Pool;

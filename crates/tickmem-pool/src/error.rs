@@ -1,0 +1,70 @@
+//! [`PoolFull`]: the error of [`Pool::try_insert`](crate::Pool::try_insert).
+
+use core::any::type_name;
+use core::fmt;
+
+/// Returned by [`Pool::try_insert`](crate::Pool::try_insert) when the pool
+/// has no room: a [fixed](crate::Pool::fixed) pool holding `capacity` values,
+/// or (in practice never) a growable pool that has used all 2<sup>31</sup> − 1
+/// slot indices. The value that did not fit is inside; take it back with
+/// [`into_inner`](Self::into_inner).
+///
+/// # Examples
+///
+/// ```
+/// use tickmem_pool::Pool;
+///
+/// let mut pool = Pool::fixed(1);
+/// pool.insert(String::from("a"));
+/// let err = pool.try_insert(String::from("b")).unwrap_err();
+/// assert_eq!(err.capacity(), 1);
+/// assert!(err.to_string().contains("full (capacity 1)"));
+/// assert_eq!(err.into_inner(), "b");
+/// ```
+pub struct PoolFull<T> {
+    pub(crate) value: T,
+    pub(crate) capacity: usize,
+}
+
+impl<T> PoolFull<T> {
+    /// The value that could not be inserted.
+    #[must_use]
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+
+    /// A reference to the value that could not be inserted.
+    #[must_use]
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// How many values the pool holds at most (all of them were live).
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+impl<T> fmt::Display for PoolFull<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Pool<{}> is full (capacity {}): remove a value or make the pool larger",
+            type_name::<T>(),
+            self.capacity
+        )
+    }
+}
+
+/// Does not need `T: Debug`: prints the capacity and the type, not the value.
+impl<T> fmt::Debug for PoolFull<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolFull")
+            .field("type", &type_name::<T>())
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> std::error::Error for PoolFull<T> {}

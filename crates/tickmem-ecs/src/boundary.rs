@@ -1,0 +1,430 @@
+//! [`install`] and the frame-boundary system.
+
+use std::fmt::{self, Write as _};
+
+use bevy_ecs::component::Component;
+use bevy_ecs::resource::Resource;
+use bevy_ecs::schedule::{InternedScheduleLabel, IntoScheduleConfigs, Schedule};
+use bevy_ecs::world::World;
+use tickmem_frame::FrameArena;
+use tickmem_track::{BudgetError, BudgetScope, FrameBudget};
+use tickmem_tracy::{Plot, PlotFormat};
+
+use crate::entity_pool::{EntityPool, flush_pool};
+use crate::names::short_type_name;
+use crate::order::{RunFirstPass, TickmemSet};
+use crate::resources::{
+    AllocBudget, BudgetOverrun, FrameMemory, MemoryStats, ObjectPool, PoolKind, PoolStats,
+    TickmemConfig,
+};
+
+/// Put tickmem into `world` and `schedule` with the default
+/// [`TickmemConfig`]; see [`install_with_config`].
+///
+/// # Examples
+///
+/// ```
+/// use bevy_ecs::prelude::*;
+/// use tickmem_ecs::{Frame, FrameMemory};
+///
+/// let mut world = World::new();
+/// let mut schedule = Schedule::default();
+/// tickmem_ecs::install(&mut world, &mut schedule);
+/// schedule.add_systems(|frame: Frame| {
+///     frame.alloc(42u64);
+/// });
+/// for _ in 0..3 {
+///     schedule.run(&mut world);
+/// }
+/// assert_eq!(world.resource::<FrameMemory>().epoch(), 3);
+/// ```
+#[track_caller]
+pub fn install(world: &mut World, schedule: &mut Schedule) {
+    install_with_config(world, schedule, TickmemConfig::default());
+}
+
+/// Put tickmem into `world` and `schedule`:
+///
+/// * resources: [`FrameMemory`] (created from `config.frame` unless one is
+///   already in the world), [`TickmemConfig`], [`MemoryStats`];
+/// * the exclusive frame-boundary system, in [`TickmemSet::FrameBoundary`],
+///   ordered before every other system of `schedule` (also those added
+///   later) by a schedule build pass. Each run of the schedule is one tick:
+///   the system advances the frame arena, ends a scratch trim period
+///   (`tickmem_scratch::request_trim_all`), flushes the registered
+///   [`EntityPool`]s, publishes [`MemoryStats`], checks `config.budget`, and
+///   emits the Tracy frame mark, zones and plots;
+/// * `config.scratch_trim` as the process's scratch trim policy.
+///
+/// Install into the one schedule that runs once per tick (with bevy_app,
+/// use [`TickmemPlugin`](crate::TickmemPlugin) instead). Calling it again for
+/// the same schedule only updates the configuration.
+///
+/// # Panics
+///
+/// If tickmem was already installed in a schedule with another label (the
+/// arena would advance twice per tick).
+#[track_caller]
+pub fn install_with_config(world: &mut World, schedule: &mut Schedule, config: TickmemConfig) {
+    let label = schedule.label();
+    if let Some(state) = world.get_resource::<TickmemState>()
+        && let Some(installed) = state.schedule
+        && installed != label
+    {
+        panic!(
+            "tickmem is already installed in schedule {installed:?}; installing it in {label:?} \
+             too would advance the frame arena twice per tick (install it in one schedule)"
+        );
+    }
+    init_world(world, config);
+    world.resource_mut::<TickmemState>().schedule = Some(label);
+    if !schedule
+        .graph()
+        .system_sets
+        .contains(TickmemSet::FrameBoundary)
+    {
+        schedule.add_systems(frame_boundary.in_set(TickmemSet::FrameBoundary));
+    }
+    schedule.add_build_pass(RunFirstPass);
+}
+
+fn init_world(world: &mut World, config: TickmemConfig) {
+    if !world.contains_resource::<FrameMemory>() {
+        world.insert_resource(FrameMemory::new(FrameArena::with_config(
+            config.frame.clone(),
+        )));
+    }
+    tickmem_scratch::set_trim_policy(config.scratch_trim);
+    world.init_resource::<MemoryStats>();
+    world.init_resource::<PoolRegistry>();
+    if !world.contains_resource::<TickmemState>() {
+        world.insert_resource(TickmemState::new(&config));
+    }
+    world.insert_resource(config);
+}
+
+/// The registered pools: how to read their sizes, flush them, plot them.
+#[derive(Resource, Default)]
+pub(crate) struct PoolRegistry {
+    pools: Vec<RegisteredPool>,
+}
+
+struct RegisteredPool {
+    name: String,
+    kind: PoolKind,
+    type_id: std::any::TypeId,
+    plot: Plot,
+    /// `(live, free)`, or `None` when the pool resource is gone.
+    read: fn(&World) -> Option<(usize, usize)>,
+    flush: Option<fn(&mut World)>,
+}
+
+/// State of the frame-boundary system.
+#[derive(Resource)]
+struct TickmemState {
+    /// The schedule tickmem is installed in.
+    schedule: Option<InternedScheduleLabel>,
+    /// Whether `CountingAlloc` is the global allocator (checked once).
+    counting: Option<bool>,
+    /// Process-wide call count at the start of the current tick.
+    calls_at_tick_start: u64,
+    budget: Option<(AllocBudget, FrameBudget)>,
+    applied_trim: tickmem_scratch::TrimPolicy,
+    plots: Plots,
+}
+
+struct Plots {
+    frame_bytes: Plot,
+    frame_reserved: Plot,
+    scratch_bytes: Plot,
+    allocs_per_frame: Plot,
+}
+
+impl TickmemState {
+    fn new(config: &TickmemConfig) -> Self {
+        TickmemState {
+            schedule: None,
+            counting: None,
+            calls_at_tick_start: 0,
+            budget: None,
+            applied_trim: config.scratch_trim,
+            plots: Plots {
+                frame_bytes: Plot::new("tickmem/frame_bytes", PlotFormat::Memory),
+                frame_reserved: Plot::new("tickmem/frame_reserved", PlotFormat::Memory),
+                scratch_bytes: Plot::new("tickmem/scratch_bytes", PlotFormat::Memory),
+                allocs_per_frame: Plot::new("tickmem/allocs_per_frame", PlotFormat::Number),
+            },
+        }
+    }
+}
+
+/// The frame-boundary system (exclusive; see [`install_with_config`]).
+fn frame_boundary(world: &mut World) {
+    tickmem_tracy::zone!("tickmem::frame_boundary");
+
+    // 1. Close the books of the tick that just finished, before doing any
+    //    work of our own (which counts for the new tick).
+    let (tick_calls, overrun) = account_tick(world);
+
+    // 2. Entity pools: apply what was recorded and not flushed yet.
+    flush_registered_pools(world);
+
+    // 3. Advance the frame arena.
+    let frame = {
+        tickmem_tracy::zone!("tickmem::begin_frame");
+        let mut memory = world.resource_mut::<FrameMemory>();
+        memory.begin_frame();
+        memory.stats()
+    };
+
+    // 4. Scratch: apply a changed trim policy, end the trim period.
+    let scratch = {
+        tickmem_tracy::zone!("tickmem::scratch_trim");
+        let policy = world.resource::<TickmemConfig>().scratch_trim;
+        let mut state = world.resource_mut::<TickmemState>();
+        if state.applied_trim != policy {
+            state.applied_trim = policy;
+            tickmem_scratch::set_trim_policy(policy);
+        }
+        tickmem_scratch::request_trim_all();
+        tickmem_scratch::global_stats()
+    };
+
+    // 5. Publish.
+    let plots = {
+        let state = world.resource::<TickmemState>();
+        (
+            state.plots.frame_bytes,
+            state.plots.frame_reserved,
+            state.plots.scratch_bytes,
+            state.plots.allocs_per_frame,
+        )
+    };
+    {
+        let mut stats = world.resource_mut::<MemoryStats>();
+        stats.epoch = frame.epoch;
+        stats.frame_bytes_before = stats.frame_bytes;
+        stats.frame_bytes = frame.bytes_last_frame;
+        stats.frame_high_water = frame.high_water_bytes;
+        stats.frame_reserved = frame.bytes_reserved;
+        stats.frame_chunks = frame.chunks;
+        stats.frame_lanes = frame.lanes;
+        stats.scratch_in_use = scratch.bytes_in_use;
+        stats.scratch_high_water = scratch.high_water_bytes;
+        stats.scratch_reserved = scratch.bytes_reserved;
+        stats.global_alloc_calls = tick_calls;
+        if let Some(overrun) = overrun {
+            stats.budget_overruns += 1;
+            stats.last_overrun = Some(overrun);
+        }
+    }
+    publish_pools(world);
+
+    // 6. Tracy.
+    let (frame_bytes, frame_reserved, scratch_bytes, allocs_per_frame) = plots;
+    frame_bytes.set(frame.bytes_last_frame as f64);
+    frame_reserved.set(frame.bytes_reserved as f64);
+    scratch_bytes.set(scratch.bytes_reserved as f64);
+    if let Some(calls) = tick_calls {
+        allocs_per_frame.set(calls as f64);
+    }
+    tickmem_tracy::frame_mark();
+}
+
+/// Count the finished tick's global-allocator calls and check the budget.
+/// Returns `(calls, overrun)`; `calls` is `None` when `CountingAlloc` is not
+/// installed.
+fn account_tick(world: &mut World) -> (Option<u64>, Option<BudgetOverrun>) {
+    let config_budget = world.resource::<TickmemConfig>().budget;
+    let epoch = world.resource::<FrameMemory>().epoch();
+    let mut state = world.resource_mut::<TickmemState>();
+
+    // Read the counters first: nothing below may count for the finished tick.
+    let now = tickmem_track::global_stats().calls();
+    let counting = *state.counting.get_or_insert_with(|| {
+        // First boundary: probe once (the probe allocates, after the read).
+        tickmem_track::is_installed()
+    });
+    if !counting {
+        return (None, None);
+    }
+    let calls = now - state.calls_at_tick_start;
+    state.calls_at_tick_start = now;
+
+    let mut overrun = None;
+    // A changed budget configuration starts a new FrameBudget.
+    if state.budget.as_ref().map(|(b, _)| *b) != config_budget {
+        state.budget = config_budget.map(|b| {
+            let mut budget = FrameBudget::new(b.max_calls_per_tick)
+                .with_warm_up(b.warm_up_ticks)
+                .with_scope(BudgetScope::Process);
+            budget.begin_frame();
+            (b, budget)
+        });
+    } else if let Some((_, budget)) = state.budget.as_mut() {
+        match budget.end_frame() {
+            Ok(_) => {}
+            Err(BudgetError::Overrun {
+                max_calls, stats, ..
+            }) => {
+                let o = BudgetOverrun {
+                    epoch,
+                    calls: stats.calls(),
+                    max_calls,
+                };
+                // FrameBudget has logged it; tell Tracy, without allocating.
+                let mut text = StackText::new();
+                let _ = write!(text, "{o}");
+                tickmem_tracy::message(text.as_str());
+                overrun = Some(o);
+            }
+            Err(e) => log::warn!("tickmem: allocation budget not checked: {e}"),
+        }
+        budget.begin_frame();
+    }
+    (Some(calls), overrun)
+}
+
+fn flush_registered_pools(world: &mut World) {
+    tickmem_tracy::zone!("tickmem::pool_flush");
+    let n = world.resource::<PoolRegistry>().pools.len();
+    for i in 0..n {
+        if let Some(flush) = world.resource::<PoolRegistry>().pools[i].flush {
+            flush(world);
+        }
+    }
+}
+
+/// Update [`MemoryStats::pools`] and the `tickmem/pool_live/*` plots.
+fn publish_pools(world: &mut World) {
+    let n = world.resource::<PoolRegistry>().pools.len();
+    for i in 0..n {
+        let registry = world.resource::<PoolRegistry>();
+        let pool = &registry.pools[i];
+        let (live, free) = (pool.read)(world).unwrap_or((0, 0));
+        pool.plot.set(live as f64);
+        let new_entry = (world.resource::<MemoryStats>().pools.len() <= i).then(|| PoolStats {
+            name: pool.name.clone(),
+            kind: pool.kind,
+            live,
+            free,
+        });
+        let mut stats = world.resource_mut::<MemoryStats>();
+        if let Some(entry) = new_entry {
+            stats.pools.push(entry);
+        }
+        let entry = &mut stats.pools[i];
+        entry.live = live;
+        entry.free = free;
+    }
+}
+
+/// A small on-stack text buffer (messages without allocating).
+struct StackText {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl StackText {
+    fn new() -> Self {
+        StackText {
+            buf: [0; 256],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("tickmem: allocation budget overrun")
+    }
+}
+
+impl fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Keep whole characters; drop what does not fit.
+        let room = self.buf.len() - self.len;
+        let mut take = s.len().min(room);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+        Ok(())
+    }
+}
+
+/// tickmem's additions to [`World`]: registering pools.
+pub trait TickmemWorldExt {
+    /// Insert an [`EntityPool<M>`](EntityPool) (unless there is one) and
+    /// register it: the frame-boundary system flushes it every tick, reports
+    /// its size in [`MemoryStats::pools`] and plots
+    /// `tickmem/pool_live/<M>` in Tracy. Registering twice does nothing more.
+    fn register_entity_pool<M: Component>(&mut self) -> &mut Self;
+
+    /// Insert an [`ObjectPool<T>`](ObjectPool) (unless there is one) and
+    /// register it for [`MemoryStats::pools`] and the
+    /// `tickmem/pool_live/<T>` plot. Registering twice does nothing more.
+    fn register_object_pool<T: Send + Sync + 'static>(&mut self) -> &mut Self;
+}
+
+impl TickmemWorldExt for World {
+    fn register_entity_pool<M: Component>(&mut self) -> &mut Self {
+        if !self.contains_resource::<EntityPool<M>>() {
+            self.insert_resource(EntityPool::<M>::new());
+        }
+        register(
+            self,
+            std::any::TypeId::of::<EntityPool<M>>(),
+            short_type_name::<M>(),
+            PoolKind::Entity,
+            |world| {
+                world
+                    .get_resource::<EntityPool<M>>()
+                    .map(|p| (p.live(), p.free()))
+            },
+            Some(flush_pool::<M>),
+        );
+        self
+    }
+
+    fn register_object_pool<T: Send + Sync + 'static>(&mut self) -> &mut Self {
+        if !self.contains_resource::<ObjectPool<T>>() {
+            self.insert_resource(ObjectPool::<T>::new());
+        }
+        register(
+            self,
+            std::any::TypeId::of::<ObjectPool<T>>(),
+            short_type_name::<T>(),
+            PoolKind::Object,
+            |world| {
+                world
+                    .get_resource::<ObjectPool<T>>()
+                    .map(|p| (p.len(), p.capacity().saturating_sub(p.len())))
+            },
+            None,
+        );
+        self
+    }
+}
+
+fn register(
+    world: &mut World,
+    type_id: std::any::TypeId,
+    name: String,
+    kind: PoolKind,
+    read: fn(&World) -> Option<(usize, usize)>,
+    flush: Option<fn(&mut World)>,
+) {
+    let mut registry = world.get_resource_or_init::<PoolRegistry>();
+    if registry.pools.iter().any(|p| p.type_id == type_id) {
+        return;
+    }
+    let plot = Plot::new(format!("tickmem/pool_live/{name}"), PlotFormat::Number);
+    registry.pools.push(RegisteredPool {
+        name,
+        kind,
+        type_id,
+        plot,
+        read,
+        flush,
+    });
+}

@@ -81,6 +81,12 @@ pub(crate) fn with_entry<R>(text: String, kind: &str, f: impl FnOnce(&mut Entry)
     f(entry)
 }
 
+/// The format last configured for the plot named `text`, if any.
+pub(crate) fn plot_format(text: &str) -> Option<PlotFormat> {
+    let names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    names.get(text).and_then(|entry| entry.plot_format)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,7 @@
 //! );
 //! ```
 
-use crate::emit;
+use crate::{PlotFormat, emit};
 
 /// One emission, as seen by [`record`].
 #[derive(Debug, Clone, PartialEq)]
@@ -143,4 +143,24 @@ pub fn record_with_capacity<R>(capacity: usize, f: impl FnOnce() -> R) -> (R, Ve
     let result = f();
     let outer = guard.0.take().expect("the guard is only emptied here");
     (result, emit::end_recording(outer))
+}
+
+/// The format Tracy was told for the plot named `name` (by the latest
+/// [`Plot::new`](crate::Plot::new) of that name), or `None` if no such plot
+/// was created in this process.
+///
+/// Plots are configured once per name, when created, not per emission, so
+/// [`record`] does not see it; check it here.
+///
+/// # Examples
+///
+/// ```
+/// use tickmem_tracy::testing::plot_format;
+/// use tickmem_tracy::{Plot, PlotFormat};
+/// let _plot = Plot::new("tickmem/scratch_bytes", PlotFormat::Memory);
+/// assert_eq!(plot_format("tickmem/scratch_bytes"), Some(PlotFormat::Memory));
+/// assert_eq!(plot_format("no/such/plot"), None);
+/// ```
+pub fn plot_format(name: &str) -> Option<PlotFormat> {
+    crate::name::plot_format(name)
 }

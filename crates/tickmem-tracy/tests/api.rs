@@ -345,6 +345,22 @@ mod recording {
     }
 
     #[test]
+    fn plot_formats_are_kept_per_name_and_the_latest_wins() {
+        use tickmem_tracy::testing::plot_format;
+        assert_eq!(plot_format("tickmem/test/format"), None);
+        let _ = Plot::new("tickmem/test/format", PlotFormat::Number);
+        assert_eq!(plot_format("tickmem/test/format"), Some(PlotFormat::Number));
+        let _ = Plot::new("tickmem/test/format", PlotFormat::Percentage);
+        assert_eq!(
+            plot_format("tickmem/test/format"),
+            Some(PlotFormat::Percentage)
+        );
+        // A memory pool of the same name is not a plot.
+        let _ = MemoryPool::new("tickmem/test/format_pool");
+        assert_eq!(plot_format("tickmem/test/format_pool"), None);
+    }
+
+    #[test]
     fn a_long_message_is_cut_to_tracys_limit_at_a_char_boundary() {
         let text = format!("a{}", "é".repeat(40_000)); // 80,001 bytes
         let ((), events) = record(|| tickmem_tracy::message(&text));

@@ -1,0 +1,639 @@
+//! [`FrameArena`]: the double-buffered frame arena.
+
+use std::cell::Cell;
+use std::fmt;
+use std::ptr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use crossbeam_utils::CachePadded;
+use thread_local::ThreadLocal;
+
+use crate::alloc_api::FrameAlloc;
+use crate::config::FrameConfig;
+use crate::error::FrameAllocError;
+use crate::handle::FrameHandle;
+use crate::lane::{Lane, LaneState};
+use crate::stats::FrameStats;
+use crate::vec::FrameVec;
+
+/// Source of arena ids and lane-cache keys; never reused.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn fresh_id() -> u64 {
+    NEXT_ID.fetch_add(1, Relaxed)
+}
+
+thread_local! {
+    /// This thread's last lane lookup: `(arena key, lane)`. `const` and
+    /// without `Drop`, so reading it is a plain thread-local load.
+    static LANE_CACHE: Cell<(u64, *const LaneState)> = const { Cell::new((0, ptr::null())) };
+}
+
+/// A double-buffered frame arena: per-frame bump memory for many threads.
+///
+/// Memory allocated in frame `N` stays valid during frame `N + 1` and is
+/// reclaimed at the start of frame `N + 2`: [`begin_frame`](Self::begin_frame)
+/// advances the frame. Because `begin_frame` takes `&mut self` and every
+/// allocation borrows `&self`, no reference into the arena survives it; data
+/// that must reach the next frame travels as a [`FrameHandle`] (see
+/// [`persist`](Self::persist) and [`get`](Self::get)).
+///
+/// # Lanes
+///
+/// Every thread that allocates gets its own *lane* (from the `thread_local`
+/// crate, cache-padded): two bumpalo bumps, one for even and one for odd
+/// frames. Allocating takes no lock and writes no shared cache line: the
+/// lane is found through a one-entry thread-local cache, then bumped.
+/// [`lane`](Self::lane) hands out the lane itself for tight loops.
+///
+/// # Destructors
+///
+/// Values whose type needs `Drop` are registered in their frame's
+/// destructor list (kept in the frame's own memory) and dropped exactly once
+/// when the frame is reclaimed, or when the arena is dropped, on the thread
+/// doing that; hence `T: Send + 'static` for [`alloc`](Self::alloc).
+///
+/// # Chunk reuse and trimming
+///
+/// Reclaiming a frame keeps its largest chunk and sizes it to the lane's
+/// high-water mark (plus a quarter), so after a warm-up a frame makes no
+/// global-allocator call even when its size changes from frame to frame.
+/// After [`trim_after_quiet_frames`](FrameConfig::trim_after_quiet_frames)
+/// quiet frames (each using at most half of the high-water mark), the mark
+/// drops to the largest quiet frame and chunks more than twice the new size
+/// are replaced: one spike does not keep its memory forever.
+///
+/// # Byte limit
+///
+/// With [`frame_byte_limit`](FrameConfig::frame_byte_limit), a frame can
+/// allocate at most that many bytes over all lanes. Lanes take the limit
+/// from a shared atomic counter in batches (a sixteenth of the limit,
+/// between 256 bytes and 64 KiB; less when less is left) and charge their
+/// own batch on every allocation, so the hot path touches no shared state.
+/// The total is never exceeded; an allocation can fail while other lanes
+/// still hold unused parts of their batches (at most one batch each). Over
+/// the limit, the `try_*` methods return [`FrameAllocError::LimitExceeded`]
+/// and the others panic with its message.
+///
+/// # Examples
+///
+/// ```
+/// use tickmem_frame::FrameArena;
+///
+/// let mut arena = FrameArena::new();
+/// for frame in 0..3u32 {
+///     arena.begin_frame();
+///     let pairs = arena.alloc_slice_fill_with(4, |i| (i as u32, frame));
+///     let label = arena.alloc_str("collision pairs");
+///     assert_eq!(pairs[3], (3, frame));
+///     assert_eq!(label.len(), 15);
+/// }
+/// assert_eq!(arena.epoch(), 3);
+/// ```
+///
+/// A reference cannot be kept across `begin_frame`:
+///
+/// ```compile_fail
+/// let mut arena = tickmem_frame::FrameArena::new();
+/// let x = arena.alloc(1u32);
+/// arena.begin_frame(); // error: `arena` is borrowed by `x`
+/// assert_eq!(*x, 1);
+/// ```
+///
+/// nor used after the arena is dropped:
+///
+/// ```compile_fail
+/// let arena = tickmem_frame::FrameArena::new();
+/// let x = arena.alloc(1u32);
+/// drop(arena); // error: `arena` is borrowed by `x`
+/// assert_eq!(*x, 1);
+/// ```
+pub struct FrameArena {
+    id: u64,
+    /// Changes on every `&mut` access that touches lanes: a thread's cached
+    /// lane pointer is only used while the key it was cached under is current.
+    key: u64,
+    epoch: u64,
+    config: FrameConfig,
+    /// Bytes a lane takes from `budget_left` at a time.
+    pub(crate) batch: usize,
+    /// What is left of the frame's byte limit, not yet granted to a lane.
+    pub(crate) budget_left: CachePadded<AtomicUsize>,
+    /// Largest finished frame, in bytes.
+    high_water: usize,
+    next_lane: AtomicUsize,
+    lanes: ThreadLocal<CachePadded<LaneState>>,
+}
+
+impl Default for FrameArena {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for FrameArena {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameArena")
+            .field("id", &self.id)
+            .field("epoch", &self.epoch)
+            .field("lanes", &self.next_lane.load(Relaxed))
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FrameArena {
+    /// An arena with the default [`FrameConfig`]. Lanes (and their chunks)
+    /// are created when a thread first allocates.
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// assert_eq!(arena.epoch(), 0);
+    /// ```
+    pub fn new() -> Self {
+        Self::with_config(FrameConfig::default())
+    }
+
+    /// An arena configured by `config`.
+    ///
+    /// ```
+    /// use tickmem_frame::{FrameArena, FrameConfig};
+    /// let arena = FrameArena::with_config(FrameConfig::default().lane_capacity(1 << 20));
+    /// assert_eq!(arena.config().lane_capacity, 1 << 20);
+    /// ```
+    pub fn with_config(config: FrameConfig) -> Self {
+        let limit = config.frame_byte_limit;
+        let batch = limit.map_or(0, |l| (l / 16).clamp(256, 64 * 1024));
+        FrameArena {
+            id: fresh_id(),
+            key: fresh_id(),
+            epoch: 0,
+            config,
+            batch,
+            budget_left: CachePadded::new(AtomicUsize::new(limit.unwrap_or(0))),
+            high_water: 0,
+            next_lane: AtomicUsize::new(0),
+            lanes: ThreadLocal::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FrameConfig {
+        &self.config
+    }
+
+    /// This arena's id, unique in the process (never reused). Handles carry
+    /// it, so a handle of another arena is never resolved here.
+    ///
+    /// ```
+    /// let (a, b) = (tickmem_frame::FrameArena::new(), tickmem_frame::FrameArena::new());
+    /// assert_ne!(a.id(), b.id());
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The current frame, counting from 0; [`begin_frame`](Self::begin_frame)
+    /// adds one.
+    ///
+    /// ```
+    /// let mut arena = tickmem_frame::FrameArena::new();
+    /// arena.begin_frame();
+    /// assert_eq!(arena.epoch(), 1);
+    /// ```
+    #[inline(always)]
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Start the next frame: reclaim the memory of the frame before the one
+    /// that just ended (running its destructors), and keep the one that just
+    /// ended readable for one more frame.
+    ///
+    /// Its cost depends on the number of lanes and of values with
+    /// destructors, not on the number of allocations.
+    ///
+    /// # Panics
+    ///
+    /// If a destructor panics: the other destructors of that lane still run,
+    /// then the panic continues and the frame does not advance; calling
+    /// `begin_frame` again finishes reclaiming it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tickmem_frame::FrameArena;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// struct Noisy(Arc<AtomicUsize>);
+    /// impl Drop for Noisy {
+    ///     fn drop(&mut self) { self.0.fetch_add(1, Ordering::Relaxed); }
+    /// }
+    ///
+    /// let drops = Arc::new(AtomicUsize::new(0));
+    /// let mut arena = FrameArena::new();
+    /// arena.alloc(Noisy(drops.clone()));          // frame 0
+    /// arena.begin_frame();                        // frame 1: frame 0 still valid
+    /// assert_eq!(drops.load(Ordering::Relaxed), 0);
+    /// arena.begin_frame();                        // frame 2: frame 0 reclaimed
+    /// assert_eq!(drops.load(Ordering::Relaxed), 1);
+    /// ```
+    pub fn begin_frame(&mut self) {
+        tickmem_tracy::zone!("tickmem::begin_frame");
+        // First: `&mut` access to the lanes invalidates every thread's cached
+        // lane pointer, even if a destructor panics below.
+        self.key = fresh_id();
+        let ending = (self.epoch & 1) as usize;
+        let reclaimed = ending ^ 1;
+        let mut frame_bytes = 0;
+        for lane in self.lanes.iter_mut() {
+            frame_bytes += *lane.halves[ending].used.get_mut();
+            lane.reclaim(reclaimed, &self.config);
+        }
+        self.high_water = self.high_water.max(frame_bytes);
+        self.epoch += 1;
+        if let Some(limit) = self.config.frame_byte_limit {
+            *self.budget_left.get_mut() = limit;
+        }
+    }
+
+    /// This thread's lane, for many allocations in a row without the
+    /// per-call lane lookup. See [`Lane`].
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let lane = arena.lane();
+    /// let xs: Vec<&mut u64> = (0..10).map(|i| lane.alloc(i)).collect();
+    /// assert_eq!(*xs[9], 9);
+    /// ```
+    #[inline(always)]
+    pub fn lane(&self) -> Lane<'_> {
+        let (key, state) = LANE_CACHE.with(Cell::get);
+        if key == self.key {
+            // SAFETY: the cache holds `(key, lane)` only as written by
+            // `lane_slow` on this thread, with this thread's lane of the
+            // arena whose key was `key`. Keys are never reused and an arena's
+            // key changes on every `&mut` access to its lanes, and lanes are
+            // only freed when the arena is dropped (which needs `&mut`, so
+            // the key was current and `self` is alive): the lane is alive,
+            // this thread's, and no `&mut` to it was made since it was cached.
+            let state = unsafe { &*state };
+            // SAFETY: `state` is this thread's lane of `self` (above).
+            unsafe { Lane::new(self, state) }
+        } else {
+            self.lane_slow()
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lane_slow(&self) -> Lane<'_> {
+        let state: &LaneState = self.lanes.get_or(|| {
+            let index = self.next_lane.fetch_add(1, Relaxed);
+            CachePadded::new(LaneState::new(index, self.id, &self.config))
+        });
+        LANE_CACHE.with(|cache| cache.set((self.key, ptr::from_ref(state))));
+        // SAFETY: `get_or` returned this thread's lane.
+        unsafe { Lane::new(self, state) }
+    }
+
+    /// An allocator handle for `allocator_api2` collections (`Vec`,
+    /// hashbrown's `HashMap`, ...) living in the current frame. It is
+    /// `Copy + Send + Sync`: each call allocates from the calling thread's
+    /// lane. See [`FrameAlloc`].
+    ///
+    /// ```
+    /// use allocator_api2::vec::Vec;
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let mut v = Vec::new_in(arena.allocator());
+    /// v.extend_from_slice(&[1, 2, 3]);
+    /// assert_eq!(v.iter().sum::<i32>(), 6);
+    /// ```
+    #[inline]
+    pub fn allocator(&self) -> FrameAlloc<'_> {
+        FrameAlloc::new(self)
+    }
+
+    /// Move `value` into the current frame; see [`Lane::alloc`].
+    ///
+    /// # Panics
+    ///
+    /// With the [`FrameAllocError`] message when the frame's byte limit is
+    /// reached or memory runs out.
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let v = arena.alloc([1.0f32; 16]);
+    /// v[0] = 2.0;
+    /// assert_eq!(v.iter().sum::<f32>(), 17.0);
+    /// ```
+    #[inline(always)]
+    #[track_caller]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn alloc<T: Send + 'static>(&self, value: T) -> &mut T {
+        self.lane().alloc(value)
+    }
+
+    /// Like [`alloc`](Self::alloc), returning an error instead of panicking.
+    ///
+    /// ```
+    /// use tickmem_frame::{FrameArena, FrameConfig};
+    /// let arena = FrameArena::with_config(FrameConfig::default().frame_byte_limit(Some(4)));
+    /// let err = arena.try_alloc(0u64).unwrap_err();
+    /// assert_eq!(err.requested(), 8);
+    /// assert_eq!(err.remaining(), Some(4));
+    /// ```
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn try_alloc<T: Send + 'static>(&self, value: T) -> Result<&mut T, FrameAllocError> {
+        self.lane().try_alloc(value)
+    }
+
+    /// Move a `Copy` value into the current frame; see [`Lane::alloc_copy`].
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// assert_eq!(*arena.alloc_copy(3u8), 3);
+    /// ```
+    #[inline(always)]
+    #[track_caller]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn alloc_copy<T: Copy>(&self, value: T) -> &mut T {
+        self.lane().alloc_copy(value)
+    }
+
+    /// Copy `src` into the current frame; see [`Lane::alloc_slice_copy`].
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// assert_eq!(arena.alloc_slice_copy(&[1u16, 2]), &[1, 2]);
+    /// ```
+    #[inline]
+    #[track_caller]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn alloc_slice_copy<T: Copy>(&self, src: &[T]) -> &mut [T] {
+        self.lane().alloc_slice_copy(src)
+    }
+
+    /// Like [`alloc_slice_copy`](Self::alloc_slice_copy), returning an
+    /// error instead of panicking.
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// assert!(arena.try_alloc_slice_copy(&[0u8; 10]).is_ok());
+    /// ```
+    #[inline]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn try_alloc_slice_copy<T: Copy>(&self, src: &[T]) -> Result<&mut [T], FrameAllocError> {
+        self.lane().try_alloc_slice_copy(src)
+    }
+
+    /// Allocate a slice of `len` values made by `f(index)`; see
+    /// [`Lane::alloc_slice_fill_with`].
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let names = arena.alloc_slice_fill_with(3, |i| format!("enemy{i}"));
+    /// assert_eq!(names[2], "enemy2");
+    /// ```
+    #[inline]
+    #[track_caller]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn alloc_slice_fill_with<T: Send + 'static>(
+        &self,
+        len: usize,
+        f: impl FnMut(usize) -> T,
+    ) -> &mut [T] {
+        self.lane().alloc_slice_fill_with(len, f)
+    }
+
+    /// Like [`alloc_slice_fill_with`](Self::alloc_slice_fill_with),
+    /// returning an error instead of panicking.
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// assert_eq!(arena.try_alloc_slice_fill_with(2, |i| i).unwrap(), &[0, 1]);
+    /// ```
+    #[inline]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn try_alloc_slice_fill_with<T: Send + 'static>(
+        &self,
+        len: usize,
+        f: impl FnMut(usize) -> T,
+    ) -> Result<&mut [T], FrameAllocError> {
+        self.lane().try_alloc_slice_fill_with(len, f)
+    }
+
+    /// Copy `src` into the current frame; see [`Lane::alloc_str`].
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// assert_eq!(arena.alloc_str("hello"), "hello");
+    /// ```
+    #[inline]
+    #[track_caller]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn alloc_str(&self, src: &str) -> &mut str {
+        self.lane().alloc_str(src)
+    }
+
+    /// Like [`alloc_str`](Self::alloc_str), returning an error instead of
+    /// panicking.
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// assert_eq!(arena.try_alloc_str("hi").unwrap(), "hi");
+    /// ```
+    #[inline]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn try_alloc_str(&self, src: &str) -> Result<&mut str, FrameAllocError> {
+        self.lane().try_alloc_str(src)
+    }
+
+    /// An empty [`FrameVec`] in the current frame.
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let mut draw_list = arena.vec();
+    /// draw_list.push((1u32, 0.5f32));
+    /// assert_eq!(draw_list.len(), 1);
+    /// ```
+    #[inline]
+    pub fn vec<T>(&self) -> FrameVec<'_, T> {
+        FrameVec::new_in(self)
+    }
+
+    /// A [`FrameVec`] with room for `capacity` values.
+    ///
+    /// # Panics
+    ///
+    /// As [`alloc`](Self::alloc).
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let v = arena.vec_with_capacity::<u64>(100);
+    /// assert!(v.capacity() >= 100 && v.is_empty());
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn vec_with_capacity<T>(&self, capacity: usize) -> FrameVec<'_, T> {
+        FrameVec::with_capacity_in(capacity, self)
+    }
+
+    /// Move `value` into the current frame and return a `'static`
+    /// [`FrameHandle`] to it: [`get`](Self::get) returns it in this frame
+    /// and the next. Its destructor runs when the frame is reclaimed.
+    ///
+    /// # Panics
+    ///
+    /// As [`alloc`](Self::alloc).
+    ///
+    /// ```
+    /// let mut arena = tickmem_frame::FrameArena::new();
+    /// let path = arena.persist(vec![(0, 0), (1, 0), (1, 1)]);
+    /// arena.begin_frame();
+    /// assert_eq!(arena.get(path).map(|p| p.len()), Some(3));
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn persist<T: Send + Sync + 'static>(&self, value: T) -> FrameHandle<T> {
+        self.lane().persist(value)
+    }
+
+    /// Like [`persist`](Self::persist), returning an error instead of
+    /// panicking.
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let h = arena.try_persist(5u8).unwrap();
+    /// assert_eq!(arena.get(h), Some(&5));
+    /// ```
+    #[inline]
+    pub fn try_persist<T: Send + Sync + 'static>(
+        &self,
+        value: T,
+    ) -> Result<FrameHandle<T>, FrameAllocError> {
+        self.lane().try_persist(value)
+    }
+
+    /// The value behind `handle`: `Some` in the frame it was persisted in
+    /// and the next one; `None` after that, and for a handle of another
+    /// arena. Only the numbers in the handle are checked before the value is
+    /// read, so a stale handle is never UB.
+    ///
+    /// ```
+    /// use tickmem_frame::FrameArena;
+    /// let (mut a, b) = (FrameArena::new(), FrameArena::new());
+    /// let h = a.persist(1u32);
+    /// assert_eq!(b.get(h), None); // another arena's handle
+    /// a.begin_frame();
+    /// a.begin_frame();
+    /// assert_eq!(a.get(h), None); // reclaimed
+    /// ```
+    #[inline]
+    pub fn get<T>(&self, handle: FrameHandle<T>) -> Option<&T> {
+        if !self.is_live(handle) {
+            return None;
+        }
+        // SAFETY: the handle was made by `persist` on this arena (ids are
+        // unique and handles cannot be forged) for an initialised `T:
+        // Send + Sync` in frame `handle.epoch`, which is this frame or the
+        // previous one, so its memory has not been reclaimed and its
+        // destructor has not run; reclaiming needs `&mut self`, so not while
+        // the returned borrow of `self` lives. Nothing mutates the value
+        // (no `&mut` to it is ever handed out).
+        Some(unsafe { handle.ptr.cast::<T>().as_ref() })
+    }
+
+    /// `true` when [`get`](Self::get) would return `Some`.
+    ///
+    /// ```
+    /// let mut arena = tickmem_frame::FrameArena::new();
+    /// let h = arena.persist(());
+    /// arena.begin_frame();
+    /// assert!(arena.is_live(h));
+    /// arena.begin_frame();
+    /// assert!(!arena.is_live(h));
+    /// ```
+    #[inline]
+    pub fn is_live<T>(&self, handle: FrameHandle<T>) -> bool {
+        handle.arena == self.id
+            && self
+                .epoch
+                .checked_sub(handle.epoch)
+                .is_some_and(|age| age <= 1)
+    }
+
+    /// Number of lanes (threads that have allocated from this arena).
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// assert_eq!(arena.lanes(), 0);
+    /// arena.alloc(1u8);
+    /// assert_eq!(arena.lanes(), 1);
+    /// ```
+    pub fn lanes(&self) -> usize {
+        self.next_lane.load(Relaxed)
+    }
+
+    /// What the arena holds and has used; see [`FrameStats`].
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// arena.alloc([0u8; 100]);
+    /// assert_eq!(arena.stats().bytes_this_frame, 100);
+    /// ```
+    pub fn stats(&self) -> FrameStats {
+        let current = (self.epoch & 1) as usize;
+        let mut stats = FrameStats {
+            epoch: self.epoch,
+            ..FrameStats::default()
+        };
+        for lane in self.lanes.iter() {
+            stats.bytes_this_frame += lane.halves[current].used.load(Relaxed);
+            stats.bytes_last_frame += lane.halves[current ^ 1].used.load(Relaxed);
+            stats.chunks += lane.chunks.load(Relaxed);
+            stats.bytes_reserved += lane.reserved.load(Relaxed);
+            stats.global_alloc_calls += lane.global_calls.load(Relaxed);
+            stats.lanes += 1;
+        }
+        stats.high_water_bytes = self.high_water.max(stats.bytes_this_frame);
+        stats
+    }
+}
+
+impl Drop for FrameArena {
+    /// Runs the destructors of both live frames (the older first), then
+    /// frees every chunk.
+    fn drop(&mut self) {
+        /// Runs the remaining destructors; if one panics, the guard runs the
+        /// rest while unwinding (lists that already ran are empty).
+        struct DropAll<'a> {
+            lanes: &'a mut ThreadLocal<CachePadded<LaneState>>,
+            current: usize,
+        }
+        impl DropAll<'_> {
+            fn run(&mut self) {
+                for lane in self.lanes.iter_mut() {
+                    lane.run_drops(self.current ^ 1);
+                }
+                for lane in self.lanes.iter_mut() {
+                    lane.run_drops(self.current);
+                    lane.discard_pools();
+                }
+            }
+        }
+        impl Drop for DropAll<'_> {
+            fn drop(&mut self) {
+                self.run();
+            }
+        }
+        let mut all = DropAll {
+            lanes: &mut self.lanes,
+            current: (self.epoch & 1) as usize,
+        };
+        all.run();
+        std::mem::forget(all);
+    }
+}

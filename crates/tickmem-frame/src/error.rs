@@ -1,0 +1,111 @@
+//! [`FrameAllocError`]: why a frame allocation failed.
+
+use std::fmt;
+
+/// Why an allocation in a [`FrameArena`](crate::FrameArena) failed.
+///
+/// The `try_*` methods return it; the panicking methods (`alloc`, ...) panic
+/// with its [`Display`](fmt::Display) text.
+///
+/// # Examples
+///
+/// ```
+/// use tickmem_frame::{FrameAllocError, FrameArena, FrameConfig};
+///
+/// let arena = FrameArena::with_config(FrameConfig::default().frame_byte_limit(Some(100)));
+/// arena.alloc_slice_copy(&[0u8; 60]);
+/// let err = arena.try_alloc_slice_copy(&[0u8; 60]).unwrap_err();
+/// assert_eq!(err, FrameAllocError::LimitExceeded { requested: 60, remaining: 40, limit: 100, epoch: 0 });
+/// assert_eq!(
+///     err.to_string(),
+///     "frame byte limit exceeded in frame 0: asked for 60 bytes, 40 of the 100-byte limit left"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FrameAllocError {
+    /// The allocation would take the frame over
+    /// [`FrameConfig::frame_byte_limit`](crate::FrameConfig::frame_byte_limit).
+    LimitExceeded {
+        /// Bytes asked for.
+        requested: usize,
+        /// Bytes of the frame's limit still available to this thread: what
+        /// no lane has taken yet plus what this thread's lane holds unused.
+        remaining: usize,
+        /// The frame's byte limit.
+        limit: usize,
+        /// The frame (epoch) that ran out.
+        epoch: u64,
+    },
+    /// The global allocator could not provide a new chunk.
+    OutOfMemory {
+        /// Bytes asked for.
+        requested: usize,
+    },
+    /// The size of the request does not fit in `isize::MAX` bytes
+    /// (e.g. a slice of `len` elements of `elem_size` bytes).
+    SizeOverflow {
+        /// Elements asked for.
+        len: usize,
+        /// Bytes per element.
+        elem_size: usize,
+    },
+}
+
+impl FrameAllocError {
+    /// Bytes the failed request asked for (`usize::MAX` for
+    /// [`SizeOverflow`](Self::SizeOverflow)).
+    pub fn requested(&self) -> usize {
+        match *self {
+            FrameAllocError::LimitExceeded { requested, .. }
+            | FrameAllocError::OutOfMemory { requested } => requested,
+            FrameAllocError::SizeOverflow { .. } => usize::MAX,
+        }
+    }
+
+    /// Bytes of the frame limit left for this thread, when the limit was the
+    /// cause.
+    pub fn remaining(&self) -> Option<usize> {
+        match *self {
+            FrameAllocError::LimitExceeded { remaining, .. } => Some(remaining),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for FrameAllocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            FrameAllocError::LimitExceeded {
+                requested,
+                remaining,
+                limit,
+                epoch,
+            } => write!(
+                f,
+                "frame byte limit exceeded in frame {epoch}: asked for {requested} bytes, \
+                 {remaining} of the {limit}-byte limit left"
+            ),
+            FrameAllocError::OutOfMemory { requested } => write!(
+                f,
+                "out of memory: the global allocator refused a new frame chunk \
+                 for a {requested}-byte allocation"
+            ),
+            FrameAllocError::SizeOverflow { len, elem_size } => write!(
+                f,
+                "allocation size overflow: {len} elements of {elem_size} bytes \
+                 exceed isize::MAX bytes"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FrameAllocError {}
+
+/// Panic with `err`'s message (the panicking `alloc*` methods).
+#[cold]
+#[inline(never)]
+#[track_caller]
+pub(crate) fn alloc_failed(err: FrameAllocError) -> ! {
+    panic!("{err}")
+}

@@ -1,0 +1,1159 @@
+//! Per-thread lanes: two bumps (one per epoch parity), their destructor
+//! lists, byte grants and counters; and [`Lane`], a thread's view of its lane.
+
+use std::alloc::Layout;
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem;
+use std::ptr::{self, NonNull};
+use std::slice;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use allocator_api2::alloc::Allocator;
+use bumpalo::Bump;
+use tickmem_tracy::MemoryPool;
+
+use crate::arena::FrameArena;
+use crate::config::FrameConfig;
+use crate::error::{FrameAllocError, alloc_failed};
+use crate::handle::FrameHandle;
+use crate::owner::OwnerOnly;
+use crate::vec::FrameVec;
+
+// ---------------------------------------------------------------------------
+// Destructor lists
+
+/// A destructor to run when a frame is reclaimed: `len` values of one type
+/// at `data`. Nodes live in the bump of the frame they belong to (no global
+/// allocation) and form a singly linked list, newest first.
+#[derive(Clone, Copy)]
+struct DropNode {
+    next: Option<NonNull<DropNode>>,
+    data: NonNull<u8>,
+    len: usize,
+    drop_fn: unsafe fn(NonNull<u8>, usize),
+}
+
+/// Drops `len` values of `T` at `data`.
+///
+/// # Safety
+///
+/// `data` points to `len` initialised values of `T` that nothing uses again.
+unsafe fn drop_values<T>(data: NonNull<u8>, len: usize) {
+    let values = ptr::slice_from_raw_parts_mut(data.cast::<T>().as_ptr(), len);
+    // SAFETY: the caller guarantees `len` initialised, unused `T`s at `data`.
+    unsafe { ptr::drop_in_place(values) }
+}
+
+/// The layout of a [`DropNode`] followed by `value`, and the value's offset.
+fn with_node(value: Layout) -> Option<(Layout, usize)> {
+    Layout::new::<DropNode>().extend(value).ok()
+}
+
+/// The destructors registered in one frame half of one lane.
+struct DropList {
+    head: Cell<Option<NonNull<DropNode>>>,
+}
+
+// SAFETY: the nodes, and the values they drop, live in the bump of the lane
+// that owns this list, and move with it. Every registration requires the
+// value type to be `Send`, so running the destructors on another thread (the
+// one calling `begin_frame`, or dropping the arena) is sound.
+unsafe impl Send for DropList {}
+
+impl DropList {
+    const fn new() -> Self {
+        DropList {
+            head: Cell::new(None),
+        }
+    }
+
+    /// Link `node` in front of the list.
+    ///
+    /// # Safety
+    ///
+    /// `node` points to an initialised `DropNode` that is not in any list,
+    /// in memory that stays allocated until the list is run, describing
+    /// values that are initialised (or become so before the list runs).
+    unsafe fn push(&self, node: NonNull<DropNode>) {
+        // SAFETY: the caller guarantees `node` is valid and unlinked.
+        unsafe { (*node.as_ptr()).next = self.head.get() };
+        self.head.set(Some(node));
+    }
+
+    /// Run every destructor, newest first, each exactly once: a node is
+    /// unlinked before its destructor runs. If a destructor panics, the rest
+    /// still run while unwinding (a second panic aborts, as with std's
+    /// collections), and the panic continues.
+    ///
+    /// # Safety
+    ///
+    /// The memory of the nodes and values is still allocated, and no
+    /// reference to the values is alive (the caller holds `&mut` to the arena).
+    unsafe fn run(&mut self) {
+        struct ContinueOnUnwind<'a>(&'a mut DropList);
+        impl Drop for ContinueOnUnwind<'_> {
+            fn drop(&mut self) {
+                // SAFETY: only reached while unwinding out of `run`, whose
+                // caller upheld the contract of `run_inner`.
+                unsafe { self.0.run_inner() }
+            }
+        }
+        if self.head.get().is_none() {
+            return;
+        }
+        let guard = ContinueOnUnwind(self);
+        // SAFETY: forwarded from the caller.
+        unsafe { guard.0.run_inner() };
+        mem::forget(guard);
+    }
+
+    /// # Safety
+    ///
+    /// As for [`run`](Self::run).
+    unsafe fn run_inner(&mut self) {
+        while let Some(node) = self.head.get() {
+            // SAFETY: every linked node is initialised and still allocated.
+            let DropNode {
+                next,
+                data,
+                len,
+                drop_fn,
+            } = unsafe { node.as_ptr().read() };
+            self.head.set(next);
+            // SAFETY: the node was registered for `len` initialised values of
+            // the type `drop_fn` drops; it is unlinked now, so they are
+            // dropped exactly once, and nothing refers to them any more.
+            unsafe { drop_fn(data, len) };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Lane state
+
+/// Add to a counter that only one thread writes at a time (the lane's owner,
+/// or the holder of `&mut`): a plain load and store, no read-modify-write.
+#[inline(always)]
+fn add_usize(counter: &AtomicUsize, n: usize) {
+    counter.store(counter.load(Relaxed) + n, Relaxed);
+}
+
+#[inline(always)]
+fn add_u64(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Relaxed) + n, Relaxed);
+}
+
+/// A fresh bump with `capacity` bytes (none if 0), its chunk-growth trap set.
+fn new_bump(capacity: usize) -> Bump {
+    let bump = if capacity == 0 {
+        Bump::new()
+    } else {
+        Bump::with_capacity(capacity)
+    };
+    bump.set_allocation_limit(Some(bump.allocated_bytes()));
+    bump
+}
+
+/// One frame half of a lane: the memory of every frame of one epoch parity.
+pub(crate) struct Half {
+    /// Bytes charged in this half's current frame. Written only by the owner
+    /// thread (or under `&mut`); read by `stats` from any thread.
+    pub(crate) used: AtomicUsize,
+    local: OwnerOnly<HalfLocal>,
+}
+
+/// The owner-only part of a [`Half`].
+struct HalfLocal {
+    /// The bump. Its allocation limit is always its current capacity: bumpalo
+    /// checks the limit only when it needs a new chunk, so the fast path is
+    /// untouched and every chunk growth fails into our slow path
+    /// ([`Lane::with_growth`]), which counts it.
+    bump: Bump,
+    /// Bytes of the frame limit this half may charge in its current frame
+    /// (`usize::MAX` when there is no limit). Invariant: `granted >= used`.
+    granted: Cell<usize>,
+    drops: DropList,
+    /// Chunks the bump holds.
+    chunks: Cell<usize>,
+    /// Tracy memory pool showing this half's chunks.
+    pool: MemoryPool,
+}
+
+/// Trimming state of a lane, only touched under `&mut`.
+#[derive(Debug, Default)]
+struct Policy {
+    /// Bytes the largest recent frame consumed on this lane.
+    high_water: usize,
+    /// Consecutive quiet frames (consuming at most half of `high_water`).
+    quiet: u32,
+    /// Largest frame of the current quiet streak.
+    quiet_peak: usize,
+    /// A trim happened; each half shrinks at its next reclaim.
+    trim_pending: [bool; 2],
+}
+
+impl Policy {
+    /// Account one finished frame that consumed `consumed` bytes; returns
+    /// `true` when the high-water mark was lowered (a trim).
+    fn observe(&mut self, consumed: usize, trim_after: u32) -> bool {
+        if consumed > self.high_water / 2 {
+            self.high_water = self.high_water.max(consumed);
+            self.quiet = 0;
+            self.quiet_peak = 0;
+            return false;
+        }
+        self.quiet += 1;
+        self.quiet_peak = self.quiet_peak.max(consumed);
+        if trim_after != 0 && self.quiet >= trim_after {
+            self.high_water = self.quiet_peak;
+            self.quiet = 0;
+            self.quiet_peak = 0;
+            self.trim_pending = [true, true];
+            return true;
+        }
+        false
+    }
+}
+
+/// A lane: one thread's two frame halves and its counters.
+pub(crate) struct LaneState {
+    /// Lane number, in order of creation.
+    pub(crate) index: usize,
+    pub(crate) halves: [Half; 2],
+    /// Chunks held by both halves (owner-written, any-thread-read).
+    pub(crate) chunks: AtomicUsize,
+    /// Chunk bytes held by both halves.
+    pub(crate) reserved: AtomicUsize,
+    /// Global-allocator calls made for this lane's chunks.
+    pub(crate) global_calls: AtomicU64,
+    policy: Policy,
+    /// The last failure of an `Allocator` call, for `FrameVec`'s panic message.
+    last_error: OwnerOnly<Cell<Option<FrameAllocError>>>,
+}
+
+impl LaneState {
+    pub(crate) fn new(index: usize, arena_id: u64, config: &FrameConfig) -> Self {
+        let granted = if config.frame_byte_limit.is_some() {
+            0
+        } else {
+            usize::MAX
+        };
+        let half = |parity: &str| {
+            let bump = new_bump(config.lane_capacity);
+            let chunks = usize::from(bump.allocated_bytes() > 0);
+            let pool = MemoryPool::new(format!(
+                "tickmem/frame/arena{arena_id}/lane{index}/{parity}"
+            ));
+            Half {
+                used: AtomicUsize::new(0),
+                local: OwnerOnly::new(HalfLocal {
+                    bump,
+                    granted: Cell::new(granted),
+                    drops: DropList::new(),
+                    chunks: Cell::new(chunks),
+                    pool,
+                }),
+            }
+        };
+        let mut lane = LaneState {
+            index,
+            halves: [half("even"), half("odd")],
+            chunks: AtomicUsize::new(0),
+            reserved: AtomicUsize::new(0),
+            global_calls: AtomicU64::new(0),
+            policy: Policy::default(),
+            last_error: OwnerOnly::new(Cell::new(None)),
+        };
+        let mut calls = 0;
+        for half in &mut lane.halves {
+            let local = half.local.get_mut();
+            calls += local.chunks.get() as u64;
+            report_retained(local);
+        }
+        *lane.global_calls.get_mut() = calls;
+        lane.refresh_totals();
+        lane
+    }
+
+    /// Recompute the chunk and reserved totals of both halves.
+    fn refresh_totals(&mut self) {
+        let (mut chunks, mut reserved) = (0, 0);
+        for half in &mut self.halves {
+            let local = half.local.get_mut();
+            chunks += local.chunks.get();
+            reserved += local.bump.allocated_bytes();
+        }
+        *self.chunks.get_mut() = chunks;
+        *self.reserved.get_mut() = reserved;
+    }
+
+    /// Run the destructors registered in half `h`.
+    pub(crate) fn run_drops(&mut self, h: usize) {
+        let local = self.halves[h].local.get_mut();
+        // SAFETY: `&mut LaneState` comes from `&mut FrameArena` (begin_frame
+        // or drop), so no reference into the arena's memory is alive, and the
+        // half has not been reset yet.
+        unsafe { local.drops.run() };
+    }
+
+    /// Discard half `h`'s Tracy pool (the arena is being dropped).
+    pub(crate) fn discard_pools(&mut self) {
+        for half in &mut self.halves {
+            half.local.get_mut().pool.discard();
+        }
+    }
+
+    /// Reclaim half `h` for a new frame: run its destructors, poison it (with
+    /// the `poison` feature), reset it, resize it to the lane's high-water
+    /// mark (growing ahead of need, or shrinking after a trim), and clear its
+    /// counters. Returns nothing; counters are updated in place.
+    pub(crate) fn reclaim(&mut self, h: usize, config: &FrameConfig) {
+        self.run_drops(h);
+        let local = self.halves[h].local.get_mut();
+        // What the finished frame consumed in this half, padding and the
+        // unused tails of full chunks included: one chunk of this size holds it.
+        let consumed = local.bump.allocated_bytes() - local.bump.chunk_capacity();
+        #[cfg(feature = "poison")]
+        poison(&mut local.bump);
+        local.pool.discard();
+
+        // `reset` frees every chunk but the newest (the largest).
+        let chunks_before = local.chunks.get();
+        local.bump.reset();
+        let mut calls = chunks_before.saturating_sub(1) as u64;
+        local.chunks.set(chunks_before.min(1));
+
+        self.policy
+            .observe(consumed, config.trim_after_quiet_frames);
+        let high_water = self.policy.high_water;
+        let target = high_water
+            .saturating_add(high_water / 4)
+            .max(config.lane_capacity);
+        let capacity = local.bump.allocated_bytes();
+        let trim = mem::take(&mut self.policy.trim_pending[h]);
+        let resize = capacity < high_water || (trim && capacity / 2 > target);
+        if resize {
+            // Dropping the old bump frees its chunk; the new one allocates one.
+            let bump = new_bump(target);
+            calls += local.chunks.get() as u64;
+            local.chunks.set(usize::from(bump.allocated_bytes() > 0));
+            calls += local.chunks.get() as u64;
+            local.bump = bump;
+        }
+        local
+            .bump
+            .set_allocation_limit(Some(local.bump.allocated_bytes()));
+        local.granted.set(if config.frame_byte_limit.is_some() {
+            0
+        } else {
+            usize::MAX
+        });
+        *self.halves[h].used.get_mut() = 0;
+        report_retained(self.halves[h].local.get_mut());
+        *self.global_calls.get_mut() += calls;
+        self.refresh_totals();
+    }
+}
+
+/// Report a half's retained chunk to its Tracy pool (no-op without `tracy`).
+fn report_retained(local: &mut HalfLocal) {
+    if tickmem_tracy::ENABLED {
+        let size = local.bump.allocated_bytes();
+        if let Some(chunk) = local.bump.iter_allocated_chunks().next() {
+            local.pool.alloc(chunk.as_ptr().cast(), size);
+        }
+    }
+}
+
+/// Overwrite everything allocated in `bump` with `0xDD`.
+#[cfg(feature = "poison")]
+fn poison(bump: &mut Bump) {
+    // SAFETY: `&mut Bump`: nothing allocates while the iterator lives, and no
+    // reference to the allocated data is alive (the frame is being reclaimed
+    // and its destructors have run).
+    let chunks = unsafe { bump.iter_allocated_chunks_raw() };
+    for (ptr, len) in chunks {
+        // SAFETY: `ptr..ptr + len` is the allocated part of a live chunk,
+        // writable, and unused from now on.
+        unsafe { ptr::write_bytes(ptr, crate::POISON_BYTE, len) };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Lane
+
+/// This thread's lane of a [`FrameArena`], from [`FrameArena::lane`]: the
+/// same allocation methods without the per-call lane lookup, at raw bump
+/// speed.
+///
+/// A `Lane` is `!Send` and `!Sync` (it is this thread's bump); it is `Copy`,
+/// and everything it allocates lives as long as the arena borrow `'a`: until
+/// the next [`FrameArena::begin_frame`], which cannot run while a `Lane` or
+/// anything allocated from it is alive. `&Lane` and `Lane` implement
+/// [`allocator_api2::alloc::Allocator`].
+///
+/// # Examples
+///
+/// ```
+/// use tickmem_frame::FrameArena;
+///
+/// #[derive(Clone, Copy)]
+/// struct Particle { pos: [f32; 3], vel: [f32; 3] }
+///
+/// let arena = FrameArena::new();
+/// let lane = arena.lane();
+/// let mut sum = 0.0;
+/// for i in 0..1000 {
+///     let p = lane.alloc(Particle { pos: [i as f32; 3], vel: [1.0; 3] });
+///     p.pos[0] += p.vel[0];
+///     sum += p.pos[0];
+/// }
+/// assert_eq!(sum, (1..=1000).sum::<i32>() as f32);
+/// ```
+///
+/// A lane cannot be sent to another thread:
+///
+/// ```compile_fail
+/// let arena = tickmem_frame::FrameArena::new();
+/// let lane = arena.lane();
+/// std::thread::scope(|s| {
+///     s.spawn(move || lane.alloc(1u32)); // error: `Lane` is not `Send`
+/// });
+/// ```
+///
+/// nor shared with one:
+///
+/// ```compile_fail
+/// let arena = tickmem_frame::FrameArena::new();
+/// let lane = arena.lane();
+/// let lane = &lane;
+/// std::thread::scope(|s| {
+///     s.spawn(move || lane.alloc(1u32)); // error: `Lane` is not `Sync`
+/// });
+/// ```
+#[derive(Clone, Copy)]
+pub struct Lane<'a> {
+    arena: &'a FrameArena,
+    state: &'a LaneState,
+    half: &'a Half,
+    local: &'a HalfLocal,
+    /// `!Send + !Sync`: the lane's bump belongs to this thread.
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl fmt::Debug for Lane<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lane")
+            .field("arena", &self.arena.id())
+            .field("lane", &self.state.index)
+            .field("epoch", &self.arena.epoch())
+            .field("bytes_this_frame", &self.half.used.load(Relaxed))
+            .finish()
+    }
+}
+
+impl<'a> Lane<'a> {
+    /// # Safety
+    ///
+    /// `state` is the lane of the calling thread in `arena` (returned by the
+    /// arena's `ThreadLocal` on this thread).
+    #[inline(always)]
+    pub(crate) unsafe fn new(arena: &'a FrameArena, state: &'a LaneState) -> Self {
+        let half = &state.halves[(arena.epoch() & 1) as usize];
+        // SAFETY: the caller guarantees this thread owns `state`; the
+        // reference stays in the `Lane`, which is `!Send` and `!Sync`.
+        let local = unsafe { half.local.get() };
+        Lane {
+            arena,
+            state,
+            half,
+            local,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The arena this lane belongs to.
+    pub fn arena(&self) -> &'a FrameArena {
+        self.arena
+    }
+
+    /// This lane's number (lanes are numbered in the order threads first
+    /// allocate; Tracy pools are named after it).
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// assert_eq!(arena.lane().index(), 0);
+    /// ```
+    pub fn index(&self) -> usize {
+        self.state.index
+    }
+
+    // --- accounting -------------------------------------------------------
+
+    /// Charge `size` bytes to the current frame, against the lane's grant.
+    #[inline(always)]
+    fn charge(&self, size: usize) -> Result<(), FrameAllocError> {
+        let used = self.half.used.load(Relaxed);
+        if self.local.granted.get() - used < size {
+            return self.charge_slow(size);
+        }
+        self.half.used.store(used + size, Relaxed);
+        Ok(())
+    }
+
+    /// The grant is too small: take another batch of the frame's byte limit
+    /// from the arena's shared counter (one atomic per batch, not per
+    /// allocation), or fail.
+    #[cold]
+    #[inline(never)]
+    fn charge_slow(&self, size: usize) -> Result<(), FrameAllocError> {
+        let used = self.half.used.load(Relaxed);
+        let granted = self.local.granted.get();
+        let have = granted - used;
+        let Some(limit) = self.arena.config().frame_byte_limit else {
+            // No limit: `granted` is usize::MAX, so only a total beyond
+            // usize::MAX gets here.
+            return Err(FrameAllocError::OutOfMemory { requested: size });
+        };
+        let need = size - have;
+        let want = need.max(self.arena.batch);
+        let pool = &*self.arena.budget_left;
+        let mut left = pool.load(Relaxed);
+        loop {
+            if left < need {
+                return Err(FrameAllocError::LimitExceeded {
+                    requested: size,
+                    remaining: left + have,
+                    limit,
+                    epoch: self.arena.epoch(),
+                });
+            }
+            let take = want.min(left);
+            match pool.compare_exchange_weak(left, left - take, Relaxed, Relaxed) {
+                Ok(_) => {
+                    self.local.granted.set(granted + take);
+                    break;
+                }
+                Err(now) => left = now,
+            }
+        }
+        self.half.used.store(used + size, Relaxed);
+        Ok(())
+    }
+
+    /// Give back `size` charged bytes that were not allocated after all.
+    #[inline]
+    fn refund(&self, size: usize) {
+        let used = self.half.used.load(Relaxed);
+        self.half.used.store(used - size.min(used), Relaxed);
+    }
+
+    /// Bytes the bump has consumed (allocated capacity minus the free part
+    /// of the current chunk).
+    #[inline]
+    fn consumed(&self) -> usize {
+        self.local.bump.allocated_bytes() - self.local.bump.chunk_capacity()
+    }
+
+    // --- raw allocation -----------------------------------------------------
+
+    /// Charge and allocate `layout` in the current frame.
+    #[inline(always)]
+    fn raw_alloc(&self, layout: Layout) -> Result<NonNull<u8>, FrameAllocError> {
+        self.charge(layout.size())?;
+        match self.local.bump.try_alloc_layout(layout) {
+            Ok(ptr) => Ok(ptr),
+            Err(_) => self.alloc_in_new_chunk(layout),
+        }
+    }
+
+    /// The current chunk is full: let bumpalo allocate a new one.
+    #[cold]
+    #[inline(never)]
+    fn alloc_in_new_chunk(&self, layout: Layout) -> Result<NonNull<u8>, FrameAllocError> {
+        match self.with_growth(|bump| bump.try_alloc_layout(layout).ok()) {
+            Some(ptr) => Ok(ptr),
+            None => {
+                self.refund(layout.size());
+                Err(FrameAllocError::OutOfMemory {
+                    requested: layout.size(),
+                })
+            }
+        }
+    }
+
+    /// Run `f` with the bump's chunk-growth trap lifted, and count the chunk
+    /// it allocated, if any (one bumpalo allocation adds at most one chunk).
+    fn with_growth<R>(&self, f: impl FnOnce(&Bump) -> Option<R>) -> Option<R> {
+        let bump = &self.local.bump;
+        let before = bump.allocated_bytes();
+        bump.set_allocation_limit(None);
+        let result = f(bump);
+        let after = bump.allocated_bytes();
+        bump.set_allocation_limit(Some(after));
+        if after > before {
+            self.local.chunks.set(self.local.chunks.get() + 1);
+            add_usize(&self.state.chunks, 1);
+            add_usize(&self.state.reserved, after - before);
+            add_u64(&self.state.global_calls, 1);
+            if tickmem_tracy::ENABLED {
+                // SAFETY: nothing allocates while the iterator lives (it is
+                // dropped at the end of the statement); the data is not read.
+                let newest = unsafe { bump.iter_allocated_chunks_raw() }.next();
+                if let Some((ptr, _)) = newest {
+                    self.local.pool.alloc(ptr, after - before);
+                }
+            }
+        }
+        result
+    }
+
+    /// Register a destructor for `len` values of `T` at `data`, in a node at
+    /// `node`.
+    ///
+    /// # Safety
+    ///
+    /// `node` is fresh memory for a `DropNode` in this frame; `data` holds
+    /// `len` values of `T` that are (or, before the frame is reclaimed and
+    /// with `len` updated through the node, will be) initialised and that
+    /// nothing else drops.
+    #[inline]
+    unsafe fn register<T: Send + 'static>(
+        &self,
+        node: NonNull<DropNode>,
+        data: NonNull<T>,
+        len: usize,
+    ) {
+        let entry = DropNode {
+            next: None,
+            data: data.cast(),
+            len,
+            drop_fn: drop_values::<T>,
+        };
+        // SAFETY: the caller provides fresh, aligned memory for a node.
+        unsafe { node.as_ptr().write(entry) };
+        // SAFETY: `node` is initialised and unlinked, in this frame's memory,
+        // which stays allocated until the list runs at reclaim.
+        unsafe { self.local.drops.push(node) };
+    }
+
+    /// Allocate `value`, returning a raw pointer (no reference is created,
+    /// so handles can be derived from it).
+    #[inline(always)]
+    fn alloc_raw<T: Send + 'static>(&self, value: T) -> Result<NonNull<T>, FrameAllocError> {
+        if mem::needs_drop::<T>() {
+            return self.alloc_raw_with_drop(value);
+        }
+        let ptr = self.raw_alloc(Layout::new::<T>())?.cast::<T>();
+        // SAFETY: fresh memory, sized and aligned for `T`.
+        unsafe { ptr.as_ptr().write(value) };
+        Ok(ptr)
+    }
+
+    /// [`alloc_raw`](Self::alloc_raw) for a type with a destructor: the value
+    /// and its drop node share one allocation.
+    fn alloc_raw_with_drop<T: Send + 'static>(
+        &self,
+        value: T,
+    ) -> Result<NonNull<T>, FrameAllocError> {
+        let Some((layout, offset)) = with_node(Layout::new::<T>()) else {
+            return Err(FrameAllocError::SizeOverflow {
+                len: 1,
+                elem_size: mem::size_of::<T>(),
+            });
+        };
+        let base = self.raw_alloc(layout)?;
+        // SAFETY: `offset` is within the block just allocated for `layout`.
+        let data = unsafe { base.add(offset) }.cast::<T>();
+        // SAFETY: fresh memory, sized and aligned for `T` (by `with_node`).
+        unsafe { data.as_ptr().write(value) };
+        // SAFETY: the block starts with room for a node; the value is
+        // initialised and only the drop list will drop it.
+        unsafe { self.register(base.cast(), data, 1) };
+        Ok(data)
+    }
+
+    // --- public allocation API ------------------------------------------
+
+    /// Move `value` into the current frame and return a reference to it.
+    ///
+    /// If `T` needs `Drop`, its destructor runs when the frame is reclaimed
+    /// (at the second [`begin_frame`](FrameArena::begin_frame) after this
+    /// one, or when the arena is dropped), on the thread doing that: hence
+    /// `T: Send`. `T: 'static` because the destructor runs after the borrow
+    /// of the arena ends; for `Copy` data with borrowed lifetimes use
+    /// [`alloc_copy`](Self::alloc_copy).
+    ///
+    /// # Panics
+    ///
+    /// With the [`FrameAllocError`] message when the frame's byte limit is
+    /// reached or memory runs out; see [`try_alloc`](Self::try_alloc).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let lane = arena.lane();
+    /// let x = lane.alloc(41u32);
+    /// *x += 1;
+    /// assert_eq!(*x, 42);
+    /// ```
+    #[inline(always)]
+    #[track_caller]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn alloc<T: Send + 'static>(&self, value: T) -> &'a mut T {
+        match self.alloc_raw(value) {
+            // SAFETY: fresh, initialised, valid until the frame is reclaimed,
+            // which needs `&mut FrameArena` and so ends `'a` first.
+            Ok(ptr) => unsafe { &mut *ptr.as_ptr() },
+            Err(err) => alloc_failed(err),
+        }
+    }
+
+    /// Like [`alloc`](Self::alloc), but returns an error instead of panicking
+    /// (the value is dropped).
+    ///
+    /// ```
+    /// use tickmem_frame::{FrameArena, FrameConfig};
+    /// let arena = FrameArena::with_config(FrameConfig::default().frame_byte_limit(Some(8)));
+    /// let lane = arena.lane();
+    /// assert!(lane.try_alloc(1u64).is_ok());
+    /// assert!(lane.try_alloc(2u64).is_err()); // 8 of 8 bytes used
+    /// ```
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn try_alloc<T: Send + 'static>(&self, value: T) -> Result<&'a mut T, FrameAllocError> {
+        let ptr = self.alloc_raw(value)?;
+        // SAFETY: as in `alloc`.
+        Ok(unsafe { &mut *ptr.as_ptr() })
+    }
+
+    /// Move a `Copy` value (which has no destructor, so no `Send` or
+    /// `'static` bound) into the current frame.
+    ///
+    /// ```
+    /// let text = String::from("borrowed");
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let r: &mut &str = arena.lane().alloc_copy(text.as_str());
+    /// assert_eq!(*r, "borrowed");
+    /// ```
+    #[inline(always)]
+    #[track_caller]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn alloc_copy<T: Copy>(&self, value: T) -> &'a mut T {
+        match self.raw_alloc(Layout::new::<T>()) {
+            Ok(ptr) => {
+                let ptr = ptr.cast::<T>();
+                // SAFETY: fresh memory, sized and aligned for `T`.
+                unsafe { ptr.as_ptr().write(value) };
+                // SAFETY: as in `alloc`.
+                unsafe { &mut *ptr.as_ptr() }
+            }
+            Err(err) => alloc_failed(err),
+        }
+    }
+
+    /// Copy `src` into the current frame.
+    ///
+    /// # Panics
+    ///
+    /// As [`alloc`](Self::alloc).
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let s = arena.lane().alloc_slice_copy(&[1, 2, 3]);
+    /// s[0] = 10;
+    /// assert_eq!(s, &[10, 2, 3]);
+    /// ```
+    #[inline]
+    #[track_caller]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn alloc_slice_copy<T: Copy>(&self, src: &[T]) -> &'a mut [T] {
+        match self.try_alloc_slice_copy(src) {
+            Ok(slice) => slice,
+            Err(err) => alloc_failed(err),
+        }
+    }
+
+    /// Like [`alloc_slice_copy`](Self::alloc_slice_copy), returning an error
+    /// instead of panicking.
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// assert_eq!(arena.lane().try_alloc_slice_copy(&[7u8; 3]).unwrap(), &[7, 7, 7]);
+    /// ```
+    #[inline]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn try_alloc_slice_copy<T: Copy>(&self, src: &[T]) -> Result<&'a mut [T], FrameAllocError> {
+        let ptr = self.raw_alloc(Layout::for_value(src))?.cast::<T>();
+        // SAFETY: the fresh block holds `src.len()` `T`s and cannot overlap `src`.
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), ptr.as_ptr(), src.len()) };
+        // SAFETY: initialised just above; valid until reclaim (as in `alloc`).
+        Ok(unsafe { slice::from_raw_parts_mut(ptr.as_ptr(), src.len()) })
+    }
+
+    /// Copy `src` into the current frame.
+    ///
+    /// # Panics
+    ///
+    /// As [`alloc`](Self::alloc).
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let name = arena.lane().alloc_str("goblin");
+    /// name.make_ascii_uppercase();
+    /// assert_eq!(name, "GOBLIN");
+    /// ```
+    #[inline]
+    #[track_caller]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn alloc_str(&self, src: &str) -> &'a mut str {
+        match self.try_alloc_str(src) {
+            Ok(s) => s,
+            Err(err) => alloc_failed(err),
+        }
+    }
+
+    /// Like [`alloc_str`](Self::alloc_str), returning an error instead of
+    /// panicking.
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// assert_eq!(arena.lane().try_alloc_str("ok").unwrap(), "ok");
+    /// ```
+    #[inline]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn try_alloc_str(&self, src: &str) -> Result<&'a mut str, FrameAllocError> {
+        let bytes = self.try_alloc_slice_copy(src.as_bytes())?;
+        // SAFETY: the bytes were copied from a `str`, so they are UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked_mut(bytes) })
+    }
+
+    /// Allocate a slice of `len` values made by `f(index)`.
+    ///
+    /// Destructors (if `T` needs `Drop`) run when the frame is reclaimed,
+    /// as for [`alloc`](Self::alloc); if `f` panics, the values made so far
+    /// are dropped then too.
+    ///
+    /// # Panics
+    ///
+    /// As [`alloc`](Self::alloc), and if `f` panics.
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let squares = arena.lane().alloc_slice_fill_with(5, |i| i * i);
+    /// assert_eq!(squares, &[0, 1, 4, 9, 16]);
+    /// ```
+    #[inline]
+    #[track_caller]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn alloc_slice_fill_with<T: Send + 'static>(
+        &self,
+        len: usize,
+        f: impl FnMut(usize) -> T,
+    ) -> &'a mut [T] {
+        match self.try_alloc_slice_fill_with(len, f) {
+            Ok(slice) => slice,
+            Err(err) => alloc_failed(err),
+        }
+    }
+
+    /// Like [`alloc_slice_fill_with`](Self::alloc_slice_fill_with),
+    /// returning an error (before calling `f`) instead of panicking.
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let err = arena.lane().try_alloc_slice_fill_with(usize::MAX, |i| i).unwrap_err();
+    /// assert!(err.to_string().contains("overflow"));
+    /// ```
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    pub fn try_alloc_slice_fill_with<T: Send + 'static>(
+        &self,
+        len: usize,
+        mut f: impl FnMut(usize) -> T,
+    ) -> Result<&'a mut [T], FrameAllocError> {
+        let overflow = FrameAllocError::SizeOverflow {
+            len,
+            elem_size: mem::size_of::<T>(),
+        };
+        let array = Layout::array::<T>(len).map_err(|_| overflow)?;
+        if !mem::needs_drop::<T>() {
+            let data = self.raw_alloc(array)?.cast::<T>();
+            for i in 0..len {
+                let value = f(i);
+                // SAFETY: `i < len`, inside the fresh block for `len` `T`s.
+                let slot = unsafe { data.add(i) };
+                // SAFETY: `slot` is aligned, uninitialised memory for a `T`.
+                unsafe { slot.write(value) };
+            }
+            // SAFETY: all `len` values were initialised above; valid until
+            // reclaim (as in `alloc`).
+            return Ok(unsafe { slice::from_raw_parts_mut(data.as_ptr(), len) });
+        }
+        let (layout, offset) = with_node(array).ok_or(overflow)?;
+        let base = self.raw_alloc(layout)?;
+        // SAFETY: `offset` is within the block just allocated for `layout`.
+        let data = unsafe { base.add(offset) }.cast::<T>();
+        let node = base.cast::<DropNode>();
+        // Register first with `len == 0` and count up as values are made, so
+        // that a panic in `f` leaves exactly the made values to be dropped.
+        // SAFETY: the block starts with room for a node; zero values are
+        // registered for now.
+        unsafe { self.register(node, data, 0) };
+        for i in 0..len {
+            let value = f(i);
+            // SAFETY: `i < len`, inside the block's array part.
+            let slot = unsafe { data.add(i) };
+            // SAFETY: `slot` is aligned, uninitialised memory for a `T`.
+            unsafe { slot.write(value) };
+            // SAFETY: `node` is the node registered above, still allocated
+            // (this frame); `f` may allocate on this lane but cannot reclaim.
+            unsafe { (*node.as_ptr()).len = i + 1 };
+        }
+        // SAFETY: all `len` values are initialised; valid until reclaim.
+        Ok(unsafe { slice::from_raw_parts_mut(data.as_ptr(), len) })
+    }
+
+    /// An empty [`FrameVec`] in the current frame.
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let mut v = arena.lane().vec();
+    /// v.extend([3, 1, 2]);
+    /// v.sort();
+    /// assert_eq!(v, [1, 2, 3]);
+    /// ```
+    #[inline]
+    pub fn vec<T>(&self) -> FrameVec<'a, T> {
+        FrameVec::new_in(self.arena)
+    }
+
+    /// A [`FrameVec`] with room for `capacity` values.
+    ///
+    /// # Panics
+    ///
+    /// As [`alloc`](Self::alloc).
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let v = arena.lane().vec_with_capacity::<u32>(10);
+    /// assert!(v.capacity() >= 10);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn vec_with_capacity<T>(&self, capacity: usize) -> FrameVec<'a, T> {
+        FrameVec::with_capacity_in(capacity, self.arena)
+    }
+
+    /// Move `value` into the current frame and return a [`FrameHandle`] to
+    /// it, valid (through [`FrameArena::get`]) in this frame and the next.
+    ///
+    /// # Panics
+    ///
+    /// As [`alloc`](Self::alloc).
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let h = arena.lane().persist(vec![1, 2, 3]);
+    /// assert_eq!(arena.get(h).map(Vec::len), Some(3));
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn persist<T: Send + Sync + 'static>(&self, value: T) -> FrameHandle<T> {
+        match self.try_persist(value) {
+            Ok(handle) => handle,
+            Err(err) => alloc_failed(err),
+        }
+    }
+
+    /// Like [`persist`](Self::persist), returning an error instead of
+    /// panicking.
+    ///
+    /// ```
+    /// use tickmem_frame::{FrameArena, FrameConfig};
+    /// let arena = FrameArena::with_config(FrameConfig::default().frame_byte_limit(Some(4)));
+    /// assert!(arena.lane().try_persist(1u64).is_err());
+    /// ```
+    #[inline]
+    pub fn try_persist<T: Send + Sync + 'static>(
+        &self,
+        value: T,
+    ) -> Result<FrameHandle<T>, FrameAllocError> {
+        let ptr = self.alloc_raw(value)?;
+        Ok(FrameHandle::new(self.arena.id(), self.arena.epoch(), ptr))
+    }
+
+    /// Register a destructor for a slice that a [`FrameVec`] leaves in the
+    /// frame.
+    ///
+    /// # Safety
+    ///
+    /// `data` holds `len` initialised `T`s in this arena's current frame
+    /// (any lane), which nothing else drops.
+    pub(crate) unsafe fn register_slice<T: Send + 'static>(
+        &self,
+        data: NonNull<T>,
+        len: usize,
+    ) -> Result<(), FrameAllocError> {
+        let node = self
+            .raw_alloc(Layout::new::<DropNode>())?
+            .cast::<DropNode>();
+        // SAFETY: fresh node memory in this frame; the caller vouches for
+        // the values.
+        unsafe { self.register(node, data, len) };
+        Ok(())
+    }
+
+    // --- Allocator support ---------------------------------------------
+
+    /// Remember why an `Allocator` call failed (for `FrameVec`'s message).
+    pub(crate) fn note_error(&self, err: FrameAllocError) {
+        // SAFETY: a `Lane` only exists on its lane's owner thread.
+        unsafe { self.state.last_error.get() }.set(Some(err));
+    }
+
+    /// The last `Allocator` failure on this lane, taken.
+    pub(crate) fn take_error(&self) -> Option<FrameAllocError> {
+        // SAFETY: a `Lane` only exists on its lane's owner thread.
+        unsafe { self.state.last_error.get() }.take()
+    }
+
+    /// Is `ptr` the most recent allocation of this lane's current bump? Only
+    /// then is it passed back to bumpalo (for in-place growth or reuse);
+    /// blocks of other lanes (a collection that moved threads) are not.
+    #[inline]
+    fn is_last(&self, ptr: NonNull<u8>) -> bool {
+        // SAFETY: nothing allocates while the iterator lives (it is dropped
+        // at the end of the statement); no data is read.
+        let newest = unsafe { self.local.bump.iter_allocated_chunks_raw() }.next();
+        newest.is_some_and(|(start, _)| start == ptr.as_ptr())
+    }
+
+    pub(crate) fn allocate_block(&self, layout: Layout) -> Result<NonNull<[u8]>, FrameAllocError> {
+        let ptr = self.raw_alloc(layout)?;
+        Ok(NonNull::slice_from_raw_parts(ptr, layout.size()))
+    }
+
+    /// # Safety
+    ///
+    /// `Allocator::deallocate`'s contract, for a block of this arena.
+    pub(crate) unsafe fn deallocate_block(&self, ptr: NonNull<u8>, layout: Layout) {
+        if self.is_last(ptr) {
+            let before = self.consumed();
+            // SAFETY: `ptr` is the last allocation of this very bump, with
+            // `layout` (the caller's contract).
+            unsafe { Allocator::deallocate(&&self.local.bump, ptr, layout) };
+            self.refund(before - self.consumed());
+        }
+        // Otherwise the block is simply left until its frame is reclaimed.
+    }
+
+    /// # Safety
+    ///
+    /// `Allocator::grow`'s contract, for a block of this arena.
+    pub(crate) unsafe fn grow_block(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, FrameAllocError> {
+        if self.is_last(ptr) {
+            let used = self.half.used.load(Relaxed);
+            // Check the limit for the worst case (a copy), then charge what
+            // the bump really consumed (less when it grew in place).
+            self.charge(new.size())?;
+            let before = self.consumed();
+            // SAFETY: `ptr` is the last allocation of this bump, allocated
+            // with `old`; `new.size() >= old.size()` (the caller's contract).
+            let grown =
+                self.with_growth(|bump| unsafe { Allocator::grow(&bump, ptr, old, new) }.ok());
+            let consumed = self.consumed() - before;
+            self.half
+                .used
+                .store(used + consumed.min(new.size()), Relaxed);
+            return grown.ok_or(FrameAllocError::OutOfMemory {
+                requested: new.size(),
+            });
+        }
+        let fresh = self.raw_alloc(new)?;
+        // SAFETY: `ptr` holds `old.size()` readable bytes (the caller's
+        // contract), `fresh` has room for `new.size() >= old.size()`, and a
+        // fresh block cannot overlap a live one.
+        unsafe { ptr::copy_nonoverlapping(ptr.as_ptr(), fresh.as_ptr(), old.size()) };
+        Ok(NonNull::slice_from_raw_parts(fresh, new.size()))
+    }
+
+    /// # Safety
+    ///
+    /// `Allocator::shrink`'s contract, for a block of this arena.
+    pub(crate) unsafe fn shrink_block(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<[u8]>, FrameAllocError> {
+        let _ = old;
+        if ptr.as_ptr().addr().is_multiple_of(new.align()) {
+            // Keep the block; the tail is reclaimed with the frame.
+            return Ok(NonNull::slice_from_raw_parts(ptr, new.size()));
+        }
+        let fresh = self.raw_alloc(new)?;
+        // SAFETY: `ptr` holds at least `new.size()` readable bytes, `fresh`
+        // has room for them, and a fresh block cannot overlap a live one.
+        unsafe { ptr::copy_nonoverlapping(ptr.as_ptr(), fresh.as_ptr(), new.size()) };
+        Ok(NonNull::slice_from_raw_parts(fresh, new.size()))
+    }
+}
+
+// SAFETY: blocks come from this lane's bump in the current frame and stay
+// valid until the frame is reclaimed, which needs `&mut FrameArena`, so not
+// while this `Lane` (which borrows the arena), a copy of it, or a collection
+// holding one is alive. Copies of a `Lane` are the same allocator; any block
+// of the arena may be passed to any of its lanes: bumpalo is only handed
+// back the last block of its own bump (`is_last`), other blocks are left
+// (dealloc), copied (grow) or kept (shrink).
+unsafe impl Allocator for Lane<'_> {
+    #[inline]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+        self.allocate_block(layout).map_err(|err| {
+            self.note_error(err);
+            allocator_api2::alloc::AllocError
+        })
+    }
+
+    #[inline]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.deallocate_block(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn grow(
+        &self,
+        ptr: NonNull<u8>,
+        old_layout: Layout,
+        new_layout: Layout,
+    ) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.grow_block(ptr, old_layout, new_layout) }.map_err(|err| {
+            self.note_error(err);
+            allocator_api2::alloc::AllocError
+        })
+    }
+
+    #[inline]
+    unsafe fn shrink(
+        &self,
+        ptr: NonNull<u8>,
+        old_layout: Layout,
+        new_layout: Layout,
+    ) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.shrink_block(ptr, old_layout, new_layout) }.map_err(|err| {
+            self.note_error(err);
+            allocator_api2::alloc::AllocError
+        })
+    }
+}

@@ -36,6 +36,22 @@ use std::marker::PhantomData;
 /// ```
 pub const ENABLED: bool = cfg!(any(feature = "tracy", feature = "tracy-network"));
 
+/// `true` when emissions go anywhere: to Tracy ([`ENABLED`]) or to the
+/// recording sink of tests (the `record` feature, which `tracy` turns on).
+///
+/// Gate work that only feeds instrumentation on this rather than on
+/// [`ENABLED`], so tests built with `record` (and no Tracy client) see it.
+///
+/// # Examples
+///
+/// ```
+/// assert!(tickmem_tracy::ACTIVE || !tickmem_tracy::ENABLED);
+/// if tickmem_tracy::ACTIVE {
+///     // e.g. report a new arena chunk to a MemoryPool
+/// }
+/// ```
+pub const ACTIVE: bool = cfg!(feature = "record");
+
 /// How Tracy shows a plot's values.
 ///
 /// # Examples

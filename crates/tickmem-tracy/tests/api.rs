@@ -32,6 +32,7 @@ fn enabled_matches_the_features() {
         tickmem_tracy::ENABLED,
         cfg!(any(feature = "tracy", feature = "tracy-network"))
     );
+    assert_eq!(tickmem_tracy::ACTIVE, cfg!(feature = "record"));
     if !tickmem_tracy::ENABLED {
         assert!(!tickmem_tracy::connected());
     }

@@ -1,0 +1,281 @@
+//! [`ScratchVec`]: a growable vector in a scratch scope.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+use bumpalo::Bump;
+use bumpalo::collections::Vec as BumpVec;
+
+/// A growable vector whose buffer lives in a scratch scope
+/// ([`Scratch::vec`](crate::Scratch::vec)). Growing never calls the global
+/// allocator once the thread's arena is warm; the buffer is reclaimed with
+/// the scope.
+///
+/// It owns its elements like a `Vec`: they are dropped when the `ScratchVec`
+/// is (the borrow checker orders that as for any local), so elements may
+/// borrow other scratch allocations. It cannot outlive its scope:
+///
+/// ```compile_fail
+/// let v = tickmem_scratch::with(|s| s.vec::<u32>());
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// tickmem_scratch::with(|s| {
+///     let mut frontier = s.vec();
+///     frontier.push(1u32);
+///     frontier.extend_from_slice(&[2, 3]);
+///     while let Some(n) = frontier.pop() {
+///         if n < 3 {
+///             frontier.push(n + 10);
+///         }
+///     }
+///     assert!(frontier.is_empty());
+/// });
+/// ```
+pub struct ScratchVec<'s, T> {
+    inner: BumpVec<'s, T>,
+}
+
+impl<'s, T> ScratchVec<'s, T> {
+    pub(crate) fn new_in(bump: &'s Bump) -> Self {
+        ScratchVec {
+            inner: BumpVec::new_in(bump),
+        }
+    }
+
+    pub(crate) fn with_capacity_in(capacity: usize, bump: &'s Bump) -> Self {
+        ScratchVec {
+            inner: BumpVec::with_capacity_in(capacity, bump),
+        }
+    }
+
+    /// Append an element.
+    ///
+    /// # Panics
+    ///
+    /// If the new capacity overflows or the global allocator fails.
+    #[inline]
+    pub fn push(&mut self, value: T) {
+        self.inner.push(value);
+    }
+
+    /// Remove and return the last element.
+    #[inline]
+    pub fn pop(&mut self) -> Option<T> {
+        self.inner.pop()
+    }
+
+    /// Number of elements.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// `true` when empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// Elements it can hold without growing.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+
+    /// Make room for at least `additional` more elements.
+    pub fn reserve(&mut self, additional: usize) {
+        self.inner.reserve(additional);
+    }
+
+    /// Remove every element (the buffer is kept).
+    pub fn clear(&mut self) {
+        self.inner.clear();
+    }
+
+    /// Keep the first `len` elements.
+    pub fn truncate(&mut self, len: usize) {
+        self.inner.truncate(len);
+    }
+
+    /// Insert at `index`, shifting later elements.
+    ///
+    /// # Panics
+    ///
+    /// If `index > len`.
+    pub fn insert(&mut self, index: usize, element: T) {
+        self.inner.insert(index, element);
+    }
+
+    /// Remove and return the element at `index`, shifting later elements.
+    ///
+    /// # Panics
+    ///
+    /// If `index >= len`.
+    pub fn remove(&mut self, index: usize) -> T {
+        self.inner.remove(index)
+    }
+
+    /// Remove the element at `index`, replacing it with the last one.
+    ///
+    /// # Panics
+    ///
+    /// If `index >= len`.
+    pub fn swap_remove(&mut self, index: usize) -> T {
+        self.inner.swap_remove(index)
+    }
+
+    /// Keep only the elements for which `keep` returns `true`.
+    ///
+    /// ```
+    /// tickmem_scratch::with(|s| {
+    ///     let mut v = s.vec();
+    ///     v.extend(0..10u8);
+    ///     v.retain(|x| x % 3 == 0);
+    ///     assert_eq!(v, [0, 3, 6, 9]);
+    /// });
+    /// ```
+    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        self.inner.retain(keep);
+    }
+
+    /// The elements as a slice.
+    #[inline]
+    pub fn as_slice(&self) -> &[T] {
+        self.inner.as_slice()
+    }
+
+    /// The elements as a mutable slice.
+    #[inline]
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        self.inner.as_mut_slice()
+    }
+}
+
+impl<'s, T: Clone> ScratchVec<'s, T> {
+    /// Append clones of `other`'s elements.
+    pub fn extend_from_slice(&mut self, other: &[T]) {
+        self.inner.extend_from_slice(other);
+    }
+}
+
+impl<'s, T: Copy> ScratchVec<'s, T> {
+    /// Turn the vector into a slice that lives as long as the scope (only
+    /// for `Copy` elements, which have no destructor to lose).
+    ///
+    /// ```
+    /// tickmem_scratch::with(|s| {
+    ///     let mut v = s.vec();
+    ///     v.extend([3u32, 1, 2]);
+    ///     let sorted: &mut [u32] = v.into_slice();
+    ///     sorted.sort();
+    ///     assert_eq!(sorted, &[1, 2, 3]);
+    /// });
+    /// ```
+    pub fn into_slice(self) -> &'s mut [T] {
+        self.inner.into_bump_slice_mut()
+    }
+}
+
+impl<T> Deref for ScratchVec<'_, T> {
+    type Target = [T];
+
+    #[inline]
+    fn deref(&self) -> &[T] {
+        &self.inner
+    }
+}
+
+impl<T> DerefMut for ScratchVec<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.inner
+    }
+}
+
+impl<T> AsRef<[T]> for ScratchVec<'_, T> {
+    fn as_ref(&self) -> &[T] {
+        self
+    }
+}
+
+impl<T> AsMut<[T]> for ScratchVec<'_, T> {
+    fn as_mut(&mut self) -> &mut [T] {
+        self
+    }
+}
+
+impl<T> Extend<T> for ScratchVec<'_, T> {
+    #[inline]
+    fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
+        self.inner.extend(iter);
+    }
+}
+
+impl<'a, T: Copy + 'a> Extend<&'a T> for ScratchVec<'_, T> {
+    #[inline]
+    fn extend<I: IntoIterator<Item = &'a T>>(&mut self, iter: I) {
+        self.inner.extend(iter);
+    }
+}
+
+impl<'a, T> IntoIterator for &'a ScratchVec<'_, T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a mut ScratchVec<'_, T> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+impl<'s, T> IntoIterator for ScratchVec<'s, T> {
+    type Item = T;
+    type IntoIter = bumpalo::collections::vec::IntoIter<'s, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.inner.into_iter()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for ScratchVec<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<T: PartialEq<U>, U> PartialEq<ScratchVec<'_, U>> for ScratchVec<'_, T> {
+    fn eq(&self, other: &ScratchVec<'_, U>) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl<T: Eq> Eq for ScratchVec<'_, T> {}
+
+impl<T: PartialEq<U>, U> PartialEq<[U]> for ScratchVec<'_, T> {
+    fn eq(&self, other: &[U]) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl<T: PartialEq<U>, U> PartialEq<&[U]> for ScratchVec<'_, T> {
+    fn eq(&self, other: &&[U]) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl<T: PartialEq<U>, U, const N: usize> PartialEq<[U; N]> for ScratchVec<'_, T> {
+    fn eq(&self, other: &[U; N]) -> bool {
+        self[..] == other[..]
+    }
+}

@@ -359,7 +359,7 @@ impl LaneState {
 
 /// Report a half's retained chunk to its Tracy pool (no-op without `tracy`).
 fn report_retained(local: &mut HalfLocal) {
-    if tickmem_tracy::ENABLED {
+    if tickmem_tracy::ACTIVE {
         let size = local.bump.allocated_bytes();
         if let Some(chunk) = local.bump.iter_allocated_chunks().next() {
             local.pool.alloc(chunk.as_ptr().cast(), size);
@@ -598,7 +598,7 @@ impl<'a> Lane<'a> {
             add_usize(&self.state.chunks, 1);
             add_usize(&self.state.reserved, after - before);
             add_u64(&self.state.global_calls, 1);
-            if tickmem_tracy::ENABLED {
+            if tickmem_tracy::ACTIVE {
                 // SAFETY: nothing allocates while the iterator lives (it is
                 // dropped at the end of the statement); the data is not read.
                 let newest = unsafe { bump.iter_allocated_chunks_raw() }.next();

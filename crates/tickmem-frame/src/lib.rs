@@ -32,3 +32,32 @@ pub use allocator_api2;
 /// The byte that reclaimed frame memory is overwritten with when the
 /// `poison` feature is on.
 pub const POISON_BYTE: u8 = 0xDD;
+
+#[cfg(all(test, feature = "poison"))]
+mod poison_tests {
+    use super::{FrameArena, FrameConfig, POISON_BYTE};
+
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "reads through a pointer whose frame was reclaimed, on purpose"
+    )]
+    fn reclaimed_memory_is_poisoned() {
+        let mut arena = FrameArena::with_config(FrameConfig::default().lane_capacity(4096));
+        let value: *const u64 = arena.alloc(0x1234_5678_u64);
+        let text: *const u8 = arena.alloc_str("hello").as_ptr();
+        arena.begin_frame();
+        // SAFETY: frame 0 is still valid during frame 1.
+        assert_eq!(unsafe { value.read() }, 0x1234_5678);
+        arena.begin_frame();
+        // SAFETY: not sound in Rust's model (the frame was reclaimed), which
+        // is what the poison pattern is for; the chunk is still allocated
+        // (the lane keeps its 4 KiB chunk), so the bytes can be inspected.
+        let poisoned = unsafe { value.read() };
+        assert_eq!(poisoned, u64::from_ne_bytes([POISON_BYTE; 8]));
+        // SAFETY: as above.
+        assert_eq!(unsafe { text.read() }, POISON_BYTE);
+        // Memory handed out again is usable as usual.
+        assert_eq!(*arena.alloc(7u64), 7);
+    }
+}

@@ -1,2 +1,125 @@
-//! Placeholder: the `ecs_churn` benches are written by their issue. Not yet measured.
-fn main() {}
+//! `ecs_churn`: 10,000 bullets spawned and despawned per tick in a bevy_ecs
+//! schedule (single-threaded executor), one tick per iteration.
+//!
+//! * `spawn_despawn`: plain bevy, `Commands::spawn` / `despawn`.
+//! * `entity_pool`: tickmem's `EntityPool` through `PoolCommands`, released
+//!   and re-acquired in one system (or in systems without a sync point in
+//!   between): the recycled entities are overwritten in place, in a batch.
+//! * `entity_pool_sync_point`: the same, but releasing and acquiring in two
+//!   systems separated by a sync point, so every bullet is parked (gets
+//!   `Disabled`) and unparked: the pool's slow path, for comparison.
+//!
+//! Run: `cargo bench -p tickmem-benches --bench ecs_churn`.
+
+use std::hint::black_box;
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::SingleThreadedExecutor;
+use criterion::{Criterion, criterion_group, criterion_main};
+use tickmem_benches::SplitMix64;
+use tickmem_ecs::{PoolCommands, TickmemWorldExt};
+
+const BULLETS: usize = 10_000;
+
+#[derive(Component, Clone, Copy)]
+struct Bullet;
+
+#[derive(Component, Clone, Copy)]
+struct Pos(f32, f32);
+
+#[derive(Component, Clone, Copy)]
+struct Vel(f32, f32);
+
+#[derive(Resource)]
+struct Rng(SplitMix64);
+
+impl Rng {
+    fn bullet(&mut self) -> (Bullet, Pos, Vel) {
+        let mut f = || (self.0.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
+        (
+            Bullet,
+            Pos(f() * 100.0, f() * 100.0),
+            Vel(f() - 0.5, f() - 0.5),
+        )
+    }
+}
+
+fn spawn_despawn(mut commands: Commands, q: Query<Entity, With<Bullet>>, mut rng: ResMut<Rng>) {
+    for e in &q {
+        commands.entity(e).despawn();
+    }
+    for _ in 0..BULLETS {
+        commands.spawn(rng.bullet());
+    }
+}
+
+fn pool_churn(
+    mut pool: PoolCommands<Bullet>,
+    q: Query<Entity, With<Bullet>>,
+    mut rng: ResMut<Rng>,
+) {
+    for e in &q {
+        pool.release(e);
+    }
+    for _ in 0..BULLETS {
+        pool.acquire(rng.bullet());
+    }
+}
+
+fn pool_release(mut pool: PoolCommands<Bullet>, q: Query<Entity, With<Bullet>>) {
+    for e in &q {
+        pool.release(e);
+    }
+}
+
+fn pool_acquire(mut pool: PoolCommands<Bullet>, mut rng: ResMut<Rng>) {
+    for _ in 0..BULLETS {
+        pool.acquire(rng.bullet());
+    }
+}
+
+fn world() -> (World, Schedule) {
+    let mut world = World::new();
+    world.insert_resource(Rng(SplitMix64::new(0xB011E7)));
+    let mut schedule = Schedule::default();
+    schedule.set_executor(SingleThreadedExecutor::new());
+    (world, schedule)
+}
+
+fn tick(world: &mut World, schedule: &mut Schedule) {
+    schedule.run(world);
+    world.clear_trackers();
+}
+
+fn bench(c: &mut Criterion) {
+    tickmem_benches::make_process_multithreaded();
+    let mut group = c.benchmark_group("ecs_churn");
+
+    let (mut w, mut s) = world();
+    s.add_systems(spawn_despawn);
+    group.bench_function("spawn_despawn", |b| {
+        b.iter(|| tick(black_box(&mut w), &mut s));
+    });
+    assert_eq!(w.query::<&Bullet>().iter(&w).count(), BULLETS);
+
+    let (mut w, mut s) = world();
+    w.register_entity_pool::<Bullet>();
+    s.add_systems(pool_churn);
+    group.bench_function("entity_pool", |b| {
+        b.iter(|| tick(black_box(&mut w), &mut s));
+    });
+    assert_eq!(w.query::<&Bullet>().iter(&w).count(), BULLETS);
+
+    let (mut w, mut s) = world();
+    w.register_entity_pool::<Bullet>();
+    s.add_systems((pool_release, pool_acquire).chain());
+    group.bench_function("entity_pool_sync_point", |b| {
+        b.iter(|| tick(black_box(&mut w), &mut s));
+    });
+    assert_eq!(w.query::<&Bullet>().iter(&w).count(), BULLETS);
+
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

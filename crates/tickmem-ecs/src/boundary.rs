@@ -169,12 +169,14 @@ fn frame_boundary(world: &mut World) {
     // 2. Entity pools: apply what was recorded and not flushed yet.
     flush_registered_pools(world);
 
-    // 3. Advance the frame arena.
-    let frame = {
+    // 3. Advance the frame arena. Its stats are read before, when they
+    //    describe the finished tick (its bytes, what was held for it).
+    let (frame, epoch) = {
         tickmem_tracy::zone!("tickmem::begin_frame");
         let mut memory = world.resource_mut::<FrameMemory>();
+        let finished = memory.stats();
         memory.begin_frame();
-        memory.stats()
+        (finished, memory.epoch())
     };
 
     // 4. Scratch: apply a changed trim policy, end the trim period.
@@ -202,9 +204,9 @@ fn frame_boundary(world: &mut World) {
     };
     {
         let mut stats = world.resource_mut::<MemoryStats>();
-        stats.epoch = frame.epoch;
+        stats.epoch = epoch;
         stats.frame_bytes_before = stats.frame_bytes;
-        stats.frame_bytes = frame.bytes_last_frame;
+        stats.frame_bytes = frame.bytes_this_frame;
         stats.frame_high_water = frame.high_water_bytes;
         stats.frame_reserved = frame.bytes_reserved;
         stats.frame_chunks = frame.chunks;
@@ -222,7 +224,7 @@ fn frame_boundary(world: &mut World) {
 
     // 6. Tracy.
     let (frame_bytes, frame_reserved, scratch_bytes, allocs_per_frame) = plots;
-    frame_bytes.set(frame.bytes_last_frame as f64);
+    frame_bytes.set(frame.bytes_this_frame as f64);
     frame_reserved.set(frame.bytes_reserved as f64);
     scratch_bytes.set(scratch.bytes_reserved as f64);
     if let Some(calls) = tick_calls {

@@ -376,9 +376,10 @@ pub struct MemoryStats {
     pub frame_bytes_before: usize,
     /// The most bytes any tick has allocated from the frame arena.
     pub frame_high_water: usize,
-    /// Bytes of chunks the frame arena holds (both frames, every lane).
+    /// Bytes of chunks the frame arena held at the end of the tick (both
+    /// frames, every lane).
     pub frame_reserved: usize,
-    /// Chunks the frame arena holds.
+    /// Chunks the frame arena held at the end of the tick.
     pub frame_chunks: usize,
     /// Lanes of the frame arena (threads that have allocated from it).
     pub frame_lanes: usize,

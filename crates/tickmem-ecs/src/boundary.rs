@@ -57,7 +57,7 @@ pub fn install(world: &mut World, schedule: &mut Schedule) {
 /// * `config.scratch_trim` as the process's scratch trim policy.
 ///
 /// Install into the one schedule that runs once per tick (with bevy_app,
-/// use [`TickmemPlugin`](crate::TickmemPlugin) instead). Calling it again for
+/// use `TickmemPlugin`, feature `bevy_app`, instead). Calling it again for
 /// the same schedule only updates the configuration.
 ///
 /// # Panics

@@ -374,7 +374,6 @@ pub(crate) fn flush_pool<M: Component>(world: &mut World) {
     let mut ops = std::mem::take(&mut pool.ops);
     let mut released = std::mem::take(&mut pool.released);
     let mut lost = std::mem::take(&mut pool.lost_scratch);
-    drop(pool);
 
     ops.apply(world, &mut lost);
     if !released.is_empty()
@@ -389,7 +388,7 @@ pub(crate) fn flush_pool<M: Component>(world: &mut World) {
     if pool.ops.is_empty() {
         pool.ops = ops;
     }
-    pool.parked.extend(released.drain(..));
+    pool.parked.append(&mut released);
     let recorded_meanwhile = std::mem::replace(&mut pool.released, released);
     pool.released.extend(recorded_meanwhile);
     if !lost.is_empty() {

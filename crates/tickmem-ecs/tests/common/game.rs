@@ -487,16 +487,27 @@ fn base_enemy_ai(
     }
 }
 
+/// `base_collide`'s buffers, kept between runs.
+#[derive(Default)]
+struct CollideBuffers {
+    items: Vec<(f32, f32, Entity)>,
+    pairs: Vec<(Entity, Entity)>,
+    total: u64,
+}
+
 fn base_collide(
     _frame: Res<BaselineFrame>,
     q: Query<(Entity, &Pos), With<Bullet>>,
     _last: ResMut<LastHits>,
     _targets: Query<&mut ExtractTarget>,
     _writer: MessageWriter<HitsReady>,
-    mut items: Local<Vec<(f32, f32, Entity)>>,
-    mut pairs: Local<Vec<(Entity, Entity)>>,
-    mut report: Local<u64>,
+    mut buffers: Local<CollideBuffers>,
 ) {
+    let CollideBuffers {
+        items,
+        pairs,
+        total,
+    } = &mut *buffers;
     items.clear();
     pairs.clear();
     for (e, p) in &q {
@@ -513,7 +524,7 @@ fn base_collide(
             }
         }
     }
-    *report += pairs.len() as u64;
+    *total += pairs.len() as u64;
 }
 
 fn base_extract(

@@ -56,6 +56,10 @@ pub fn install(world: &mut World, schedule: &mut Schedule) {
 ///   emits the Tracy frame mark, zones and plots;
 /// * `config.scratch_trim` as the process's scratch trim policy.
 ///
+/// A loop without bevy_app should call `world.clear_trackers()` after each
+/// run, as `App::update` does (bevy's removed-component buffers grow until
+/// then).
+///
 /// Install into the one schedule that runs once per tick (with bevy_app,
 /// use `TickmemPlugin`, feature `bevy_app`, instead). Calling it again for
 /// the same schedule only updates the configuration.

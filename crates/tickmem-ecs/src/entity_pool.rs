@@ -50,6 +50,13 @@
 //! * Until the flush, a released entity is still visible to queries and an
 //!   acquired one does not have its new components yet, exactly like
 //!   entities despawned or spawned through `Commands`.
+//! * A sync point between releasing and acquiring (e.g. `fire.after(age)`
+//!   where both use [`PoolCommands`]: bevy inserts a sync point after a
+//!   system with deferred parameters) flushes in between, so released
+//!   entities are parked and then unparked: correct, but two table moves per
+//!   entity instead of none. Order such systems with
+//!   `chain_ignore_deferred()` / `after_ignore_deferred(..)`, or release and
+//!   acquire in the same system, to keep the fast path.
 //! * Do not despawn a pooled entity yourself: the pool notices at its next
 //!   flush, logs a warning and forgets the entity (counted in
 //!   [`EntityPool::lost`]), but an `Entity` it handed out in between refers to
@@ -614,11 +621,6 @@ impl EntityPoolWorldExt for World {
         pool.parked.reserve(total - parked);
         let released = pool.released.len();
         pool.released.reserve(total - released);
-        if let Some(max) = pool.parked.iter().map(|e| e.index_u32() as usize).max()
-            && max >= pool.slots.len()
-        {
-            pool.slots.resize(max + 1, Slot::Vacant);
-        }
         pool.ops.reserve::<B>(n);
     }
 }

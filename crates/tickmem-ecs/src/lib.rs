@@ -1,4 +1,17 @@
 #![doc = include_str!("../README.md")]
+//!
+//! [`FrameMemory`]: crate::FrameMemory
+//! [`TickmemConfig`]: crate::TickmemConfig
+//! [`TickmemConfig::budget`]: crate::TickmemConfig::budget
+//! [`TickmemConfig::scratch_trim`]: crate::TickmemConfig::scratch_trim
+//! [`MemoryStats`]: crate::MemoryStats
+//! [`MemoryStats::global_alloc_calls`]: crate::MemoryStats::global_alloc_calls
+//! [`TickmemSet::FrameBoundary`]: crate::TickmemSet::FrameBoundary
+//! [`EntityPool`]: crate::EntityPool
+//! [`EntityPool<M>`]: crate::EntityPool
+//! [`PoolCommands<M>`]: crate::PoolCommands
+//! [`ObjectPool<T>`]: crate::ObjectPool
+//! [`entity_pool`]: crate::entity_pool
 #![warn(missing_docs)]
 
 mod boundary;

@@ -1,2 +1,191 @@
-//! Placeholder: the `frame` benches are written by their issue. Not yet measured.
-fn main() {}
+//! Bench groups for `tickmem_frame::FrameArena`.
+//!
+//! * `frame_alloc`: one iteration = one frame of 10,000 allocations of a
+//!   64-byte struct, then the frame's reset (or the frees). Ids:
+//!   `tickmem_lane` (through `FrameArena::lane`), `tickmem_arena` (through
+//!   `&FrameArena::alloc`, the per-call lane lookup included), `bumpalo`
+//!   (`Bump::alloc` + `reset`), `box_system` (`Box::new` with glibc's malloc,
+//!   boxes kept in a reused `Vec` until the end of the frame, then dropped),
+//!   `mimalloc` (`MiMalloc` called through `GlobalAlloc` directly, pointers
+//!   kept the same way, then freed). Arena and bump ids only `black_box` each
+//!   reference: their memory needs no bookkeeping to be freed.
+//! * `frame_reset`: the cost of `begin_frame` alone (timed around the call;
+//!   the allocations of the frame are made untimed before it).
+//!   `lanes/{1,2,8}`: that many lanes exist (each filled by its own thread
+//!   once, during setup), the main thread's lane allocates 10,000 objects per
+//!   frame. `allocs/{0,100,100000}`: one lane, that many allocations per
+//!   frame: the cost must not depend on it.
+//!
+//! glibc is measured as a game runs it: `make_process_multithreaded` starts
+//! and joins a thread first (glibc's malloc gets slower for good once a
+//! process has had a second thread).
+//!
+//! Run: `cargo bench -p tickmem-benches --bench frame`.
+#![expect(
+    unsafe_code,
+    reason = "the mimalloc anchor calls GlobalAlloc::alloc/dealloc directly"
+)]
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bumpalo::Bump;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use mimalloc::MiMalloc;
+use tickmem_benches::SplitMix64;
+use tickmem_frame::{FrameArena, FrameConfig};
+
+/// Allocations per frame.
+const N: usize = 10_000;
+const SEED: u64 = 0x5EED_0003;
+
+/// The 64-byte struct every variant allocates.
+#[derive(Debug, Clone, Copy)]
+struct Obj(
+    #[allow(dead_code, reason = "written, never read: only the allocation matters")] [u64; 8],
+);
+
+const _: () = assert!(size_of::<Obj>() == 64);
+
+impl Obj {
+    #[inline(always)]
+    fn new(seed: u64, i: u64) -> Self {
+        let x = seed ^ i;
+        Obj([x, x + 1, x + 2, x + 3, x + 4, x + 5, x + 6, x + 7])
+    }
+}
+
+/// Room for a whole frame of objects in one chunk per lane half.
+fn config() -> FrameConfig {
+    FrameConfig::default().lane_capacity(N * size_of::<Obj>() + 4096)
+}
+
+fn frame_alloc(c: &mut Criterion) {
+    tickmem_benches::make_process_multithreaded();
+    let seed = SplitMix64::new(SEED).next_u64();
+    let mut group = c.benchmark_group("frame_alloc");
+    group.throughput(Throughput::Elements(N as u64));
+
+    group.bench_function("tickmem_lane", |b| {
+        let mut arena = FrameArena::with_config(config());
+        b.iter(|| {
+            let lane = arena.lane();
+            for i in 0..N as u64 {
+                black_box(lane.alloc(Obj::new(seed, i)));
+            }
+            arena.begin_frame();
+        });
+    });
+
+    group.bench_function("tickmem_arena", |b| {
+        let mut arena = FrameArena::with_config(config());
+        b.iter(|| {
+            for i in 0..N as u64 {
+                black_box(arena.alloc(Obj::new(seed, i)));
+            }
+            arena.begin_frame();
+        });
+    });
+
+    group.bench_function("bumpalo", |b| {
+        let mut bump = Bump::with_capacity(N * size_of::<Obj>() + 4096);
+        b.iter(|| {
+            for i in 0..N as u64 {
+                black_box(bump.alloc(Obj::new(seed, i)));
+            }
+            bump.reset();
+        });
+    });
+
+    group.bench_function("box_system", |b| {
+        let mut frame: Vec<Box<Obj>> = Vec::with_capacity(N);
+        b.iter(|| {
+            for i in 0..N as u64 {
+                frame.push(black_box(Box::new(Obj::new(seed, i))));
+            }
+            frame.clear();
+        });
+    });
+
+    group.bench_function("mimalloc", |b| {
+        let layout = Layout::new::<Obj>();
+        let mut frame: Vec<*mut Obj> = Vec::with_capacity(N);
+        b.iter(|| {
+            for i in 0..N as u64 {
+                // SAFETY: `layout` has a non-zero size.
+                let ptr = unsafe { MiMalloc.alloc(layout) }.cast::<Obj>();
+                assert!(!ptr.is_null(), "mimalloc out of memory");
+                // SAFETY: fresh allocation with `Obj`'s layout.
+                unsafe { ptr.write(Obj::new(seed, i)) };
+                frame.push(black_box(ptr));
+            }
+            for ptr in frame.drain(..) {
+                // SAFETY: allocated above by `MiMalloc` with `layout`, freed once.
+                unsafe { MiMalloc.dealloc(ptr.cast(), layout) };
+            }
+        });
+    });
+    group.finish();
+}
+
+/// Time `begin_frame` alone, `iters` times; `fill` makes the frame's
+/// allocations first (untimed).
+fn time_begin_frame(arena: &mut FrameArena, iters: u64, fill: impl Fn(&FrameArena)) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        fill(arena);
+        let start = Instant::now();
+        arena.begin_frame();
+        total += start.elapsed();
+    }
+    total
+}
+
+fn fill_lane(arena: &FrameArena, allocs: usize, seed: u64) {
+    let lane = arena.lane();
+    for i in 0..allocs as u64 {
+        black_box(lane.alloc(Obj::new(seed, i)));
+    }
+}
+
+fn frame_reset(c: &mut Criterion) {
+    tickmem_benches::make_process_multithreaded();
+    let seed = SplitMix64::new(SEED).next_u64();
+    let mut group = c.benchmark_group("frame_reset");
+
+    for lanes in [1usize, 2, 8] {
+        group.bench_with_input(BenchmarkId::new("lanes", lanes), &lanes, |b, &lanes| {
+            let mut arena = FrameArena::with_config(config());
+            fill_lane(&arena, N, seed);
+            // The other lanes: one per thread, all alive at once.
+            let barrier = std::sync::Barrier::new(lanes - 1);
+            std::thread::scope(|s| {
+                for _ in 1..lanes {
+                    s.spawn(|| {
+                        fill_lane(&arena, N, seed);
+                        barrier.wait();
+                    });
+                }
+            });
+            assert_eq!(arena.lanes(), lanes);
+            b.iter_custom(|iters| time_begin_frame(&mut arena, iters, |a| fill_lane(a, N, seed)));
+        });
+    }
+
+    for allocs in [0usize, 100, 100_000] {
+        group.bench_with_input(BenchmarkId::new("allocs", allocs), &allocs, |b, &allocs| {
+            let mut arena = FrameArena::with_config(
+                FrameConfig::default().lane_capacity(allocs * size_of::<Obj>() + 4096),
+            );
+            fill_lane(&arena, allocs, seed);
+            b.iter_custom(|iters| {
+                time_begin_frame(&mut arena, iters, |a| fill_lane(a, allocs, seed))
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, frame_alloc, frame_reset);
+criterion_main!(benches);

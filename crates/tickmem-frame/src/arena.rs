@@ -328,6 +328,26 @@ impl FrameArena {
     /// v[0] = 2.0;
     /// assert_eq!(v.iter().sum::<f32>(), 17.0);
     /// ```
+    ///
+    /// A value with a destructor cannot borrow local data (the destructor
+    /// runs when the frame is reclaimed, after the data is gone):
+    ///
+    /// ```compile_fail
+    /// struct Report<'a>(&'a String);
+    /// impl Drop for Report<'_> {
+    ///     fn drop(&mut self) { println!("{}", self.0); }
+    /// }
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// let text = String::from("late");
+    /// arena.alloc(Report(&text)); // error: `text` does not live long enough
+    /// ```
+    ///
+    /// nor be `!Send` (it is dropped on the thread that reclaims the frame):
+    ///
+    /// ```compile_fail
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// arena.alloc(std::rc::Rc::new(1)); // error: `Rc` cannot be sent between threads
+    /// ```
     #[inline(always)]
     #[track_caller]
     #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]

@@ -60,4 +60,20 @@ mod poison_tests {
         // Memory handed out again is usable as usual.
         assert_eq!(*arena.alloc(7u64), 7);
     }
+
+    #[test]
+    fn poisoning_keeps_live_frames_intact() {
+        let mut arena = FrameArena::with_config(FrameConfig::default().lane_capacity(64));
+        let mut kept = Vec::new();
+        for frame in 0..6_u64 {
+            arena.begin_frame();
+            let words = arena.alloc_slice_fill_with(20, |i| vec![frame; i]);
+            kept.push(arena.persist(words.iter().map(Vec::len).sum::<usize>()));
+            for (i, &h) in kept.iter().enumerate() {
+                let live = arena.get(h).copied();
+                let age = frame - i as u64;
+                assert_eq!(live, (age <= 1).then_some(190), "frame {frame}");
+            }
+        }
+    }
 }

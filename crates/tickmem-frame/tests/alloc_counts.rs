@@ -172,7 +172,7 @@ fn spike_memory_is_released_after_quiet_frames() {
     let quiet_frames = 8;
     let mut arena = FrameArena::with_config(
         FrameConfig::default()
-            .lane_capacity(16 * 1024)
+            .lane_capacity(if cfg!(miri) { 512 } else { 16 * 1024 })
             .trim_after_quiet_frames(quiet_frames),
     );
     for _ in 0..6 {
@@ -258,10 +258,10 @@ fn stats_count_exactly_the_global_allocator_calls() {
     let before = arena.stats().global_alloc_calls;
     let mut rng = Rng(99);
     let ((), counted) = tickmem_track::count(|| {
-        for frame in 0..scaled(40) {
+        for frame in 0..if cfg!(miri) { 12 } else { 40 } {
             arena.begin_frame();
             let units = match frame % 10 {
-                3 => MEAN * 8, // spikes, growth, trims
+                1 | 3 => MEAN * 8, // spikes, growth, trims
                 _ => rng.units() / 4,
             };
             frame_work(arena.lane(), units);

@@ -54,6 +54,46 @@ use crate::state::{DropEntry, Level, LevelPtr};
 /// });
 /// ```
 ///
+/// Naming the scope's own lifetime as `'env` does not get around it
+/// (`Scratch` is invariant in `'env`):
+///
+/// ```compile_fail
+/// # use std::cell::Cell;
+/// # struct Node<'a> { next: Cell<Option<&'a Node<'a>>>, name: String }
+/// # impl Drop for Node<'_> { fn drop(&mut self) {} }
+/// fn build<'a>(s: &'a tickmem_scratch::Scratch<'a>) {
+///     let a = s.alloc(Node { next: Cell::new(None), name: "a".into() });
+///     let b = s.alloc(Node { next: Cell::new(None), name: "b".into() });
+///     a.next.set(Some(b));
+/// }
+/// tickmem_scratch::with(|s| build(s)); // rejected
+/// ```
+///
+/// An outer scope's value with a destructor cannot borrow an inner scope's
+/// allocation (the inner one is gone first); the other way round is fine:
+///
+/// ```compile_fail
+/// struct Holder<'a>(&'a u32);
+/// impl Drop for Holder<'_> { fn drop(&mut self) { assert_eq!(*self.0, 5) } }
+/// tickmem_scratch::with(|outer| {
+///     tickmem_scratch::with(|inner| {
+///         let v = inner.alloc_copy(5u32);
+///         outer.alloc(Holder(v)); // rejected
+///     });
+/// });
+/// ```
+///
+/// ```
+/// struct Holder<'a>(&'a u32);
+/// impl Drop for Holder<'_> { fn drop(&mut self) { assert_eq!(*self.0, 5) } }
+/// tickmem_scratch::with(|outer| {
+///     let v = outer.alloc_copy(5u32);
+///     tickmem_scratch::with(|inner| {
+///         inner.alloc(Holder(v)); // dropped at the inner exit, `v` still alive
+///     });
+/// });
+/// ```
+///
 /// Values that borrow other scratch allocations have no such risk when they
 /// have no destructor: use [`alloc_copy`](Self::alloc_copy),
 /// [`alloc_slice_copy`](Self::alloc_slice_copy) or a [`ScratchVec`] for them.

@@ -32,8 +32,8 @@ fn job(round: usize, base: usize, drops: &Cell<usize>) -> u64 {
         outer.alloc(Counted(drops));
         let inner_sum = with(|mid| {
             let mut v = mid.vec();
-            for i in 0..size / 2 {
-                v.push(a[i] * 2);
+            for x in &a[..size / 2] {
+                v.push(x * 2);
             }
             let mut w: allocator_api2::vec::Vec<u64, &Scratch<'_>> =
                 allocator_api2::vec::Vec::new_in(mid);

@@ -1,8 +1,10 @@
 //! [`FrameArena`]: the double-buffered frame arena.
 
+use std::alloc::Layout;
 use std::cell::Cell;
 use std::fmt;
-use std::ptr;
+use std::mem;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crossbeam_utils::CachePadded;
@@ -11,8 +13,9 @@ use thread_local::ThreadLocal;
 use crate::alloc_api::FrameAlloc;
 use crate::config::FrameConfig;
 use crate::error::FrameAllocError;
+use crate::error::alloc_failed;
 use crate::handle::FrameHandle;
-use crate::lane::{Lane, LaneState};
+use crate::lane::{Half, Lane, LaneState};
 use crate::stats::FrameStats;
 use crate::vec::FrameVec;
 
@@ -24,9 +27,11 @@ fn fresh_id() -> u64 {
 }
 
 thread_local! {
-    /// This thread's last lane lookup: `(arena key, lane)`. `const` and
-    /// without `Drop`, so reading it is a plain thread-local load.
-    static LANE_CACHE: Cell<(u64, *const LaneState)> = const { Cell::new((0, ptr::null())) };
+    /// This thread's last lane lookup: `(arena key, lane, the lane's half for
+    /// the arena's current frame)`. `const` and without `Drop`, so reading it
+    /// is a plain thread-local load.
+    static LANE_CACHE: Cell<(u64, *const LaneState, *const Half)> =
+        const { Cell::new((0, ptr::null(), ptr::null())) };
 }
 
 /// A double-buffered frame arena: per-frame bump memory for many threads.
@@ -248,7 +253,7 @@ impl FrameArena {
         let reclaimed = ending ^ 1;
         let mut frame_bytes = 0;
         for lane in self.lanes.iter_mut() {
-            frame_bytes += *lane.halves[ending].used.get_mut();
+            frame_bytes += lane.halves[ending].used();
             lane.reclaim(reclaimed, &self.config);
         }
         self.high_water = self.high_water.max(frame_bytes);
@@ -269,7 +274,7 @@ impl FrameArena {
     /// ```
     #[inline(always)]
     pub fn lane(&self) -> Lane<'_> {
-        let (key, state) = LANE_CACHE.with(Cell::get);
+        let (key, state, _) = LANE_CACHE.with(Cell::get);
         if key == self.key {
             // SAFETY: the cache holds `(key, lane)` only as written by
             // `lane_slow` on this thread, with this thread's lane of the
@@ -293,9 +298,27 @@ impl FrameArena {
             let index = self.next_lane.fetch_add(1, Relaxed);
             CachePadded::new(LaneState::new(index, self.id, &self.config))
         });
-        LANE_CACHE.with(|cache| cache.set((self.key, ptr::from_ref(state))));
+        let half = &state.halves[(self.epoch & 1) as usize];
+        LANE_CACHE.with(|cache| cache.set((self.key, ptr::from_ref(state), ptr::from_ref(half))));
         // SAFETY: `get_or` returned this thread's lane.
         unsafe { Lane::new(self, state) }
+    }
+
+    /// The fast path of the allocation methods: this thread's cached lane
+    /// half, charged and bumped in place without building a [`Lane`].
+    /// `None` when the cache is stale or the lane needs its slow path.
+    #[inline(always)]
+    fn alloc_fast(&self, layout: Layout) -> Option<NonNull<u8>> {
+        let (key, _, half) = LANE_CACHE.with(Cell::get);
+        if key != self.key {
+            return None;
+        }
+        // SAFETY: as in `lane`: with a current key the cached half belongs to
+        // this thread's live lane of `self`; the key changes every frame, so
+        // it is the half of the current frame.
+        let half = unsafe { &*half };
+        // SAFETY: this thread owns the lane (above), current frame.
+        unsafe { half.try_bump(layout) }
     }
 
     /// An allocator handle for `allocator_api2` collections (`Vec`,
@@ -352,7 +375,39 @@ impl FrameArena {
     #[track_caller]
     #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
     pub fn alloc<T: Send + 'static>(&self, value: T) -> &mut T {
-        self.lane().alloc(value)
+        if mem::needs_drop::<T>() {
+            return self.lane().alloc(value);
+        }
+        // The value is written once the memory is found, so the fast path
+        // does not need it in memory first.
+        let ptr = match self.alloc_fast(Layout::new::<T>()) {
+            Some(ptr) => ptr,
+            None => self.alloc_slow(Layout::new::<T>()),
+        }
+        .cast::<T>();
+        // SAFETY: fresh memory, sized and aligned for `T`.
+        unsafe { ptr.as_ptr().write(value) };
+        // SAFETY: initialised; valid until the frame is reclaimed, which
+        // needs `&mut self`, after this borrow ends.
+        unsafe { &mut *ptr.as_ptr() }
+    }
+
+    /// The slow path of the panicking allocation methods.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn alloc_slow(&self, layout: Layout) -> NonNull<u8> {
+        match self.lane().raw_alloc(layout) {
+            Ok(ptr) => ptr,
+            Err(err) => alloc_failed(err),
+        }
+    }
+
+    /// The slow path of the `try_*` allocation methods.
+    #[cold]
+    #[inline(never)]
+    fn try_alloc_slow(&self, layout: Layout) -> Result<NonNull<u8>, FrameAllocError> {
+        self.lane().raw_alloc(layout)
     }
 
     /// Like [`alloc`](Self::alloc), returning an error instead of panicking.
@@ -367,7 +422,18 @@ impl FrameArena {
     #[inline(always)]
     #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
     pub fn try_alloc<T: Send + 'static>(&self, value: T) -> Result<&mut T, FrameAllocError> {
-        self.lane().try_alloc(value)
+        if mem::needs_drop::<T>() {
+            return self.lane().try_alloc(value);
+        }
+        let ptr = match self.alloc_fast(Layout::new::<T>()) {
+            Some(ptr) => ptr,
+            None => self.try_alloc_slow(Layout::new::<T>())?,
+        }
+        .cast::<T>();
+        // SAFETY: fresh memory, sized and aligned for `T`.
+        unsafe { ptr.as_ptr().write(value) };
+        // SAFETY: as in `alloc`.
+        Ok(unsafe { &mut *ptr.as_ptr() })
     }
 
     /// Move a `Copy` value into the current frame; see [`Lane::alloc_copy`].
@@ -380,7 +446,15 @@ impl FrameArena {
     #[track_caller]
     #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
     pub fn alloc_copy<T: Copy>(&self, value: T) -> &mut T {
-        self.lane().alloc_copy(value)
+        let ptr = match self.alloc_fast(Layout::new::<T>()) {
+            Some(ptr) => ptr,
+            None => self.alloc_slow(Layout::new::<T>()),
+        }
+        .cast::<T>();
+        // SAFETY: fresh memory, sized and aligned for `T`.
+        unsafe { ptr.as_ptr().write(value) };
+        // SAFETY: as in `alloc`.
+        unsafe { &mut *ptr.as_ptr() }
     }
 
     /// Copy `src` into the current frame; see [`Lane::alloc_slice_copy`].
@@ -393,7 +467,10 @@ impl FrameArena {
     #[track_caller]
     #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
     pub fn alloc_slice_copy<T: Copy>(&self, src: &[T]) -> &mut [T] {
-        self.lane().alloc_slice_copy(src)
+        match self.try_alloc_slice_copy(src) {
+            Ok(slice) => slice,
+            Err(err) => alloc_failed(err),
+        }
     }
 
     /// Like [`alloc_slice_copy`](Self::alloc_slice_copy), returning an
@@ -406,7 +483,16 @@ impl FrameArena {
     #[inline]
     #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
     pub fn try_alloc_slice_copy<T: Copy>(&self, src: &[T]) -> Result<&mut [T], FrameAllocError> {
-        self.lane().try_alloc_slice_copy(src)
+        let layout = Layout::for_value(src);
+        let ptr = match self.alloc_fast(layout) {
+            Some(ptr) => ptr,
+            None => self.try_alloc_slow(layout)?,
+        }
+        .cast::<T>();
+        // SAFETY: the fresh block holds `src.len()` `T`s and cannot overlap `src`.
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), ptr.as_ptr(), src.len()) };
+        // SAFETY: initialised just above; valid as in `alloc`.
+        Ok(unsafe { std::slice::from_raw_parts_mut(ptr.as_ptr(), src.len()) })
     }
 
     /// Allocate a slice of `len` values made by `f(index)`; see
@@ -455,7 +541,10 @@ impl FrameArena {
     #[track_caller]
     #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
     pub fn alloc_str(&self, src: &str) -> &mut str {
-        self.lane().alloc_str(src)
+        match self.try_alloc_str(src) {
+            Ok(s) => s,
+            Err(err) => alloc_failed(err),
+        }
     }
 
     /// Like [`alloc_str`](Self::alloc_str), returning an error instead of
@@ -468,7 +557,9 @@ impl FrameArena {
     #[inline]
     #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
     pub fn try_alloc_str(&self, src: &str) -> Result<&mut str, FrameAllocError> {
-        self.lane().try_alloc_str(src)
+        let bytes = self.try_alloc_slice_copy(src.as_bytes())?;
+        // SAFETY: the bytes were copied from a `str`, so they are UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked_mut(bytes) })
     }
 
     /// An empty [`FrameVec`] in the current frame.
@@ -611,8 +702,8 @@ impl FrameArena {
             ..FrameStats::default()
         };
         for lane in self.lanes.iter() {
-            stats.bytes_this_frame += lane.halves[current].used.load(Relaxed);
-            stats.bytes_last_frame += lane.halves[current ^ 1].used.load(Relaxed);
+            stats.bytes_this_frame += lane.halves[current].used();
+            stats.bytes_last_frame += lane.halves[current ^ 1].used();
             stats.chunks += lane.chunks.load(Relaxed);
             stats.bytes_reserved += lane.reserved.load(Relaxed);
             stats.global_alloc_calls += lane.global_calls.load(Relaxed);

@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::mem;
 use std::ptr::{self, NonNull};
 use std::slice;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use allocator_api2::alloc::Allocator;
 use bumpalo::Bump;
@@ -156,12 +156,90 @@ fn new_bump(capacity: usize) -> Bump {
     bump
 }
 
+/// Alignment of the end of every block (and of their sizes).
+const BLOCK_ALIGN: usize = 8;
+
+/// A zero-sized, 4096-aligned static: the cursor of a half without a block
+/// points here, so zero-sized requests succeed without touching memory and
+/// every sized one falls into the slow path.
+#[repr(align(4096))]
+struct Sentinel;
+
+static SENTINEL: Sentinel = Sentinel;
+
+fn sentinel() -> *mut u8 {
+    ptr::from_ref(&SENTINEL).cast::<u8>().cast_mut()
+}
+
 /// One frame half of a lane: the memory of every frame of one epoch parity.
+///
+/// Allocation bumps `cur` down towards `start` inside a *block*: memory
+/// taken from bumpalo's current chunk in one piece (all it has left, or what
+/// the frame's byte limit still grants). The hot path is two loads, a
+/// compare and a store, with no accounting: `taken` (bytes of blocks taken
+/// this frame) changes only when a block is taken, and the bytes used are
+/// `taken - (cur - start)`. The three are atomics written only by the owner
+/// thread (plain loads and stores) so that `stats` can read them from any
+/// thread.
 pub(crate) struct Half {
-    /// Bytes charged in this half's current frame. Written only by the owner
-    /// thread (or under `&mut`); read by `stats` from any thread.
-    pub(crate) used: AtomicUsize,
+    cur: AtomicPtr<u8>,
+    start: AtomicPtr<u8>,
+    taken: AtomicUsize,
     local: OwnerOnly<HalfLocal>,
+}
+
+impl Half {
+    fn new(local: HalfLocal) -> Self {
+        Half {
+            cur: AtomicPtr::new(sentinel()),
+            start: AtomicPtr::new(sentinel()),
+            taken: AtomicUsize::new(0),
+            local: OwnerOnly::new(local),
+        }
+    }
+
+    /// Bytes consumed by this half's current frame: sizes, alignment padding,
+    /// and the unused ends of blocks left behind for a new chunk. Exact
+    /// when the owner is not allocating; otherwise the three counters may be
+    /// read in the middle of an update and the number is approximate.
+    pub(crate) fn used(&self) -> usize {
+        let taken = self.taken.load(Relaxed);
+        let start = self.start.load(Relaxed).addr();
+        let left = self.cur.load(Relaxed).addr().saturating_sub(start);
+        taken.saturating_sub(left)
+    }
+
+    /// The allocation fast path: bump `layout` out of the current block, or
+    /// `None` (nothing changed) when it does not fit.
+    ///
+    /// # Safety
+    ///
+    /// Called on the thread that owns the lane holding this half, for the
+    /// arena's current frame.
+    #[inline(always)]
+    pub(crate) unsafe fn try_bump(&self, layout: Layout) -> Option<NonNull<u8>> {
+        let cur = self.cur.load(Relaxed);
+        let start = self.start.load(Relaxed);
+        if layout.size() > cur.addr() - start.addr() {
+            return None;
+        }
+        let ptr = cur.wrapping_sub(layout.size());
+        let ptr = ptr.wrapping_sub(ptr.addr() & (layout.align() - 1));
+        if ptr.addr() < start.addr() {
+            return None;
+        }
+        self.cur.store(ptr, Relaxed);
+        // SAFETY: `ptr >= start`, and `start` is never null (a block or the
+        // sentinel).
+        Some(unsafe { NonNull::new_unchecked(ptr) })
+    }
+
+    /// Forget the block (the frame is being reclaimed).
+    fn clear(&mut self) {
+        *self.cur.get_mut() = sentinel();
+        *self.start.get_mut() = sentinel();
+        *self.taken.get_mut() = 0;
+    }
 }
 
 /// The owner-only part of a [`Half`].
@@ -171,8 +249,9 @@ struct HalfLocal {
     /// untouched and every chunk growth fails into our slow path
     /// ([`Lane::with_growth`]), which counts it.
     bump: Bump,
-    /// Bytes of the frame limit this half may charge in its current frame
-    /// (`usize::MAX` when there is no limit). Invariant: `granted >= used`.
+    /// Bytes of the frame limit this half may take as blocks in its current
+    /// frame (`usize::MAX` when there is no limit). Invariant:
+    /// `granted >= taken`.
     granted: Cell<usize>,
     drops: DropList,
     /// Chunks the bump holds.
@@ -246,16 +325,13 @@ impl LaneState {
             let pool = MemoryPool::new(format!(
                 "tickmem/frame/arena{arena_id}/lane{index}/{parity}"
             ));
-            Half {
-                used: AtomicUsize::new(0),
-                local: OwnerOnly::new(HalfLocal {
-                    bump,
-                    granted: Cell::new(granted),
-                    drops: DropList::new(),
-                    chunks: Cell::new(chunks),
-                    pool,
-                }),
-            }
+            Half::new(HalfLocal {
+                bump,
+                granted: Cell::new(granted),
+                drops: DropList::new(),
+                chunks: Cell::new(chunks),
+                pool,
+            })
         };
         let mut lane = LaneState {
             index,
@@ -311,10 +387,11 @@ impl LaneState {
     /// counters. Returns nothing; counters are updated in place.
     pub(crate) fn reclaim(&mut self, h: usize, config: &FrameConfig) {
         self.run_drops(h);
+        // What the finished frame consumed in this half, padding and block
+        // ends left for a new chunk included: one chunk of this size holds it.
+        let consumed = self.halves[h].used();
+        self.halves[h].clear();
         let local = self.halves[h].local.get_mut();
-        // What the finished frame consumed in this half, padding and the
-        // unused tails of full chunks included: one chunk of this size holds it.
-        let consumed = local.bump.allocated_bytes() - local.bump.chunk_capacity();
         #[cfg(feature = "poison")]
         poison(&mut local.bump);
         local.pool.discard();
@@ -350,7 +427,6 @@ impl LaneState {
         } else {
             usize::MAX
         });
-        *self.halves[h].used.get_mut() = 0;
         report_retained(self.halves[h].local.get_mut());
         *self.global_calls.get_mut() += calls;
         self.refresh_totals();
@@ -449,7 +525,7 @@ impl fmt::Debug for Lane<'_> {
             .field("arena", &self.arena.id())
             .field("lane", &self.state.index)
             .field("epoch", &self.arena.epoch())
-            .field("bytes_this_frame", &self.half.used.load(Relaxed))
+            .field("bytes_this_frame", &self.half.used())
             .finish()
     }
 }
@@ -490,42 +566,105 @@ impl<'a> Lane<'a> {
         self.state.index
     }
 
-    // --- accounting -------------------------------------------------------
+    // --- raw allocation -----------------------------------------------------
 
-    /// Charge `size` bytes to the current frame, against the lane's grant.
+    /// Allocate `layout` in the current frame.
     #[inline(always)]
-    fn charge(&self, size: usize) -> Result<(), FrameAllocError> {
-        let used = self.half.used.load(Relaxed);
-        if self.local.granted.get() - used < size {
-            return self.charge_slow(size);
+    pub(crate) fn raw_alloc(&self, layout: Layout) -> Result<NonNull<u8>, FrameAllocError> {
+        // SAFETY: a `Lane` only exists on its lane's owner thread, for the
+        // arena's current frame.
+        match unsafe { self.half.try_bump(layout) } {
+            Some(ptr) => Ok(ptr),
+            None => self.alloc_slow(layout),
         }
-        self.half.used.store(used + size, Relaxed);
-        Ok(())
     }
 
-    /// The grant is too small: take another batch of the frame's byte limit
-    /// from the arena's shared counter (one atomic per batch, not per
-    /// allocation), or fail.
+    /// The current block cannot hold `layout`: take a new block (within the
+    /// frame's byte limit) and allocate from it.
     #[cold]
     #[inline(never)]
-    fn charge_slow(&self, size: usize) -> Result<(), FrameAllocError> {
-        let used = self.half.used.load(Relaxed);
-        let granted = self.local.granted.get();
-        let have = granted - used;
-        let Some(limit) = self.arena.config().frame_byte_limit else {
-            // No limit: `granted` is usize::MAX, so only a total beyond
-            // usize::MAX gets here.
-            return Err(FrameAllocError::OutOfMemory { requested: size });
+    fn alloc_slow(&self, layout: Layout) -> Result<NonNull<u8>, FrameAllocError> {
+        let requested = layout.size();
+        let out_of_memory = FrameAllocError::OutOfMemory { requested };
+        // Room that always holds `layout` in a block whose end is aligned to
+        // BLOCK_ALIGN.
+        let need = requested
+            .checked_next_multiple_of(BLOCK_ALIGN)
+            .and_then(|n| n.checked_add(layout.align().saturating_sub(BLOCK_ALIGN)))
+            .filter(|&n| n <= isize::MAX as usize)
+            .ok_or(out_of_memory)?;
+        let half = self.half;
+        let taken = half.taken.load(Relaxed);
+        let grant_left = self.local.granted.get() - taken;
+        let grant_left = if grant_left < need {
+            self.extend_grant(need - grant_left, requested)?
+        } else {
+            grant_left
         };
-        let need = size - have;
-        let want = need.max(self.arena.batch);
+        let block = |size: usize| Layout::from_size_align(size, BLOCK_ALIGN).ok();
+        let bump = &self.local.bump;
+        let in_chunk = bump.chunk_capacity() & !(BLOCK_ALIGN - 1);
+        let (ptr, size) = if in_chunk >= need {
+            // All the current chunk has left (within the grant), in one block.
+            let size = in_chunk.min(grant_left) & !(BLOCK_ALIGN - 1);
+            let ptr = block(size)
+                .and_then(|l| bump.try_alloc_layout(l).ok())
+                .ok_or(out_of_memory)?;
+            (ptr, size)
+        } else {
+            // A new chunk (bumpalo makes it at least twice the last one) ...
+            let high = self
+                .with_growth(|b| b.try_alloc_layout(block(need)?).ok())
+                .ok_or(out_of_memory)?;
+            // ... the rest of which joins the block, just below.
+            let rest = (bump.chunk_capacity() & !(BLOCK_ALIGN - 1)).min(grant_left - need);
+            match block(rest).and_then(|l| bump.try_alloc_layout(l).ok()) {
+                Some(low) if rest > 0 => {
+                    debug_assert_eq!(low.as_ptr().wrapping_add(rest), high.as_ptr());
+                    (low, rest + need)
+                }
+                _ => (high, need),
+            }
+        };
+        half.taken.store(taken + size, Relaxed);
+        let start = half.start.load(Relaxed);
+        if ptr.as_ptr().wrapping_add(size) == start {
+            // Directly below the current block (same chunk): extend it.
+            half.start.store(ptr.as_ptr(), Relaxed);
+        } else {
+            half.start.store(ptr.as_ptr(), Relaxed);
+            half.cur.store(ptr.as_ptr().wrapping_add(size), Relaxed);
+        }
+        // SAFETY: owner thread (a `Lane`), current frame.
+        let ptr = unsafe { half.try_bump(layout) };
+        debug_assert!(
+            ptr.is_some(),
+            "a fresh block of {size} bytes holds {layout:?}"
+        );
+        ptr.ok_or(out_of_memory)
+    }
+
+    /// The lane's grant is `short` bytes short of a block: take another
+    /// batch of the frame's byte limit from the arena's shared counter (one
+    /// atomic per batch, not per allocation). Returns the new grant left, or
+    /// the error for a request of `requested` bytes.
+    fn extend_grant(&self, short: usize, requested: usize) -> Result<usize, FrameAllocError> {
+        let half = self.half;
+        let granted = self.local.granted.get();
+        let grant_left = granted - half.taken.load(Relaxed);
+        let Some(limit) = self.arena.config().frame_byte_limit else {
+            // No limit: the grant is usize::MAX, only an absurd total gets here.
+            return Err(FrameAllocError::OutOfMemory { requested });
+        };
+        let want = short.max(self.arena.batch);
         let pool = &*self.arena.budget_left;
         let mut left = pool.load(Relaxed);
         loop {
-            if left < need {
+            if left < short {
+                let in_block = half.cur.load(Relaxed).addr() - half.start.load(Relaxed).addr();
                 return Err(FrameAllocError::LimitExceeded {
-                    requested: size,
-                    remaining: left + have,
+                    requested,
+                    remaining: left + grant_left + in_block,
                     limit,
                     epoch: self.arena.epoch(),
                 });
@@ -534,52 +673,9 @@ impl<'a> Lane<'a> {
             match pool.compare_exchange_weak(left, left - take, Relaxed, Relaxed) {
                 Ok(_) => {
                     self.local.granted.set(granted + take);
-                    break;
+                    return Ok(grant_left + take);
                 }
                 Err(now) => left = now,
-            }
-        }
-        self.half.used.store(used + size, Relaxed);
-        Ok(())
-    }
-
-    /// Give back `size` charged bytes that were not allocated after all.
-    #[inline]
-    fn refund(&self, size: usize) {
-        let used = self.half.used.load(Relaxed);
-        self.half.used.store(used - size.min(used), Relaxed);
-    }
-
-    /// Bytes the bump has consumed (allocated capacity minus the free part
-    /// of the current chunk).
-    #[inline]
-    fn consumed(&self) -> usize {
-        self.local.bump.allocated_bytes() - self.local.bump.chunk_capacity()
-    }
-
-    // --- raw allocation -----------------------------------------------------
-
-    /// Charge and allocate `layout` in the current frame.
-    #[inline(always)]
-    fn raw_alloc(&self, layout: Layout) -> Result<NonNull<u8>, FrameAllocError> {
-        self.charge(layout.size())?;
-        match self.local.bump.try_alloc_layout(layout) {
-            Ok(ptr) => Ok(ptr),
-            Err(_) => self.alloc_in_new_chunk(layout),
-        }
-    }
-
-    /// The current chunk is full: let bumpalo allocate a new one.
-    #[cold]
-    #[inline(never)]
-    fn alloc_in_new_chunk(&self, layout: Layout) -> Result<NonNull<u8>, FrameAllocError> {
-        match self.with_growth(|bump| bump.try_alloc_layout(layout).ok()) {
-            Some(ptr) => Ok(ptr),
-            None => {
-                self.refund(layout.size());
-                Err(FrameAllocError::OutOfMemory {
-                    requested: layout.size(),
-                })
             }
         }
     }
@@ -1020,15 +1116,13 @@ impl<'a> Lane<'a> {
         unsafe { self.state.last_error.get() }.take()
     }
 
-    /// Is `ptr` the most recent allocation of this lane's current bump? Only
-    /// then is it passed back to bumpalo (for in-place growth or reuse);
-    /// blocks of other lanes (a collection that moved threads) are not.
+    /// Is `ptr` the most recent allocation of this lane's current block? Only
+    /// then is it freed or grown in place. Blocks of other lanes (a
+    /// collection that moved threads) never are: `cur` always points inside
+    /// this lane's chunk (or at the zero-sized sentinel).
     #[inline]
     fn is_last(&self, ptr: NonNull<u8>) -> bool {
-        // SAFETY: nothing allocates while the iterator lives (it is dropped
-        // at the end of the statement); no data is read.
-        let newest = unsafe { self.local.bump.iter_allocated_chunks_raw() }.next();
-        newest.is_some_and(|(start, _)| start == ptr.as_ptr())
+        ptr.as_ptr() == self.half.cur.load(Relaxed)
     }
 
     pub(crate) fn allocate_block(&self, layout: Layout) -> Result<NonNull<[u8]>, FrameAllocError> {
@@ -1041,13 +1135,12 @@ impl<'a> Lane<'a> {
     /// `Allocator::deallocate`'s contract, for a block of this arena.
     pub(crate) unsafe fn deallocate_block(&self, ptr: NonNull<u8>, layout: Layout) {
         if self.is_last(ptr) {
-            let before = self.consumed();
-            // SAFETY: `ptr` is the last allocation of this very bump, with
-            // `layout` (the caller's contract).
-            unsafe { Allocator::deallocate(&&self.local.bump, ptr, layout) };
-            self.refund(before - self.consumed());
+            // Give the bytes back to the block (its padding stays used).
+            self.half
+                .cur
+                .store(ptr.as_ptr().wrapping_add(layout.size()), Relaxed);
         }
-        // Otherwise the block is simply left until its frame is reclaimed.
+        // Otherwise the bytes are simply left until the frame is reclaimed.
     }
 
     /// # Safety
@@ -1060,22 +1153,25 @@ impl<'a> Lane<'a> {
         new: Layout,
     ) -> Result<NonNull<[u8]>, FrameAllocError> {
         if self.is_last(ptr) {
-            let used = self.half.used.load(Relaxed);
-            // Check the limit for the worst case (a copy), then charge what
-            // the bump really consumed (less when it grew in place).
-            self.charge(new.size())?;
-            let before = self.consumed();
-            // SAFETY: `ptr` is the last allocation of this bump, allocated
-            // with `old`; `new.size() >= old.size()` (the caller's contract).
-            let grown =
-                self.with_growth(|bump| unsafe { Allocator::grow(&bump, ptr, old, new) }.ok());
-            let consumed = self.consumed() - before;
-            self.half
-                .used
-                .store(used + consumed.min(new.size()), Relaxed);
-            return grown.ok_or(FrameAllocError::OutOfMemory {
-                requested: new.size(),
-            });
+            // The last allocation grows downwards into the free part of the
+            // block, and its bytes move down with it.
+            let start = self.half.start.load(Relaxed);
+            let extra = new.size() - old.size();
+            if extra <= ptr.as_ptr().addr() - start.addr() {
+                let to = ptr.as_ptr().wrapping_sub(extra);
+                let to = to.wrapping_sub(to.addr() & (new.align() - 1));
+                if to.addr() >= start.addr() {
+                    // SAFETY: `ptr` holds `old.size()` bytes (the caller's
+                    // contract) and `to..to + new.size()` lies in this free
+                    // part of the block plus the old allocation; the ranges
+                    // may overlap, which `copy` allows.
+                    unsafe { ptr::copy(ptr.as_ptr(), to, old.size()) };
+                    self.half.cur.store(to, Relaxed);
+                    // SAFETY: `to >= start`, which is never null.
+                    let to = unsafe { NonNull::new_unchecked(to) };
+                    return Ok(NonNull::slice_from_raw_parts(to, new.size()));
+                }
+            }
         }
         let fresh = self.raw_alloc(new)?;
         // SAFETY: `ptr` holds `old.size()` readable bytes (the caller's
@@ -1111,9 +1207,9 @@ impl<'a> Lane<'a> {
 // valid until the frame is reclaimed, which needs `&mut FrameArena`, so not
 // while this `Lane` (which borrows the arena), a copy of it, or a collection
 // holding one is alive. Copies of a `Lane` are the same allocator; any block
-// of the arena may be passed to any of its lanes: bumpalo is only handed
-// back the last block of its own bump (`is_last`), other blocks are left
-// (dealloc), copied (grow) or kept (shrink).
+// of the arena may be passed to any of its lanes: only the last allocation of
+// the lane's own block is freed or grown in place (`is_last`), other blocks
+// are left (dealloc), copied (grow) or kept (shrink).
 unsafe impl Allocator for Lane<'_> {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {

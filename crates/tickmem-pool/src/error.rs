@@ -2,6 +2,7 @@
 
 use core::any::type_name;
 use core::fmt;
+use core::marker::PhantomData;
 
 /// Returned by [`Pool::try_insert`](crate::Pool::try_insert) when the pool
 /// has no room: a [fixed](crate::Pool::fixed) pool holding `capacity` values,
@@ -47,6 +48,27 @@ impl<T> PoolFull<T> {
 }
 
 impl<T> fmt::Display for PoolFull<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        FullMessage::<T>::new(self.capacity).fmt(f)
+    }
+}
+
+/// The message of [`PoolFull`] (and of `Pool::insert`'s panic).
+pub(crate) struct FullMessage<T> {
+    capacity: usize,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> FullMessage<T> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Display for FullMessage<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,

@@ -49,7 +49,7 @@ use core::fmt;
 use core::num::NonZeroU32;
 use core::ops::{Index, IndexMut};
 
-use crate::error::PoolFull;
+use crate::error::{FullMessage, PoolFull};
 use crate::handle::{Handle, MAX_SLOTS};
 use crate::iter::{Drain, Handles, IntoIter, Iter, IterMut, Values, ValuesMut};
 
@@ -334,10 +334,12 @@ impl<T> Pool<T> {
     #[inline]
     #[track_caller]
     pub fn insert(&mut self, value: T) -> Handle<T> {
-        match self.try_insert(value) {
-            Ok(handle) => handle,
-            Err(full) => full_panic(&full),
-        }
+        let Some(handle) = self.claim_slot() else {
+            full_panic::<T>(self.full_capacity())
+        };
+        self.values.push(value);
+        self.handles.push(handle);
+        handle
     }
 
     /// Inserts `value` and returns its handle, or gives `value` back in a
@@ -355,54 +357,68 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn try_insert(&mut self, value: T) -> Result<Handle<T>, PoolFull<T>> {
+        match self.claim_slot() {
+            Some(handle) => {
+                self.values.push(value);
+                self.handles.push(handle);
+                Ok(handle)
+            }
+            None => Err(PoolFull {
+                value,
+                capacity: self.full_capacity(),
+            }),
+        }
+    }
+
+    /// Takes a slot for a value about to be pushed at `values.len()` and
+    /// returns its handle, or `None` when the pool is full. The caller pushes
+    /// the value and the handle.
+    ///
+    /// `values` is made to have room first, so those pushes cannot fail after
+    /// the slot table has changed. (A fixed pool never grows here: its
+    /// `values` were allocated for all of its slots.) The value itself is not
+    /// touched here, so it is moved once, straight into `values`.
+    #[inline]
+    fn claim_slot(&mut self) -> Option<Handle<T>> {
         let dense = self.values.len();
-        // Make sure the pushes below cannot fail after the slot table has
-        // changed. A fixed pool never gets here: `values` and `handles` were
-        // allocated for all of its slots.
-        if dense == self.values.capacity() || dense == self.handles.capacity() {
-            if self.is_full() {
-                return Err(self.full_error(value));
+        if dense == self.values.capacity() {
+            if self.free_head == NO_FREE && self.slots.len() >= self.slot_limit as usize {
+                return None;
             }
             self.grow_dense();
         }
-        let handle = if let Some(slot) = self.slots.get_mut(self.free_head as usize) {
+        if let Some(slot) = self.slots.get_mut(self.free_head as usize) {
             let handle = Handle::new(self.free_head, nonzero_generation(slot.generation));
             self.free_head = slot.link & !VACANT;
             slot.link = dense as u32;
-            handle
+            Some(handle)
         } else {
             let index = self.slots.len();
             if index >= self.slot_limit as usize {
-                return Err(self.full_error(value));
+                return None;
             }
             self.slots.push(Slot {
                 generation: self.first_generation.get(),
                 link: dense as u32,
             });
-            Handle::new(index as u32, self.first_generation)
-        };
-        self.values.push(value);
-        self.handles.push(handle);
-        Ok(handle)
-    }
-
-    fn is_full(&self) -> bool {
-        self.free_head == NO_FREE && self.slots.len() >= self.slot_limit as usize
-    }
-
-    #[cold]
-    fn full_error(&self, value: T) -> PoolFull<T> {
-        PoolFull {
-            value,
-            capacity: self.slot_limit as usize - self.retired as usize,
+            Some(Handle::new(index as u32, self.first_generation))
         }
     }
 
+    /// The capacity a full pool reports.
+    #[cold]
+    fn full_capacity(&self) -> usize {
+        self.slot_limit as usize - self.retired as usize
+    }
+
+    /// Grows `values`, and `handles` to at least the same capacity.
     #[cold]
     #[inline(never)]
     fn grow_dense(&mut self) {
         self.values.reserve(1);
-        self.handles.reserve(1);
+        let want = self.values.capacity().min(MAX_SLOTS as usize);
+        self.handles
+            .reserve_exact(want.saturating_sub(self.handles.len()));
     }
 
     /// Position in `values` of `handle`'s value, if it is live.
@@ -716,8 +732,8 @@ impl<T> Pool<T> {
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn full_panic<T>(full: &PoolFull<T>) -> ! {
-    panic!("{full}")
+fn full_panic<T>(capacity: usize) -> ! {
+    panic!("{}", FullMessage::<T>::new(capacity))
 }
 
 #[cold]

@@ -39,8 +39,14 @@
 //!   large-block path — mmap/munmap, retained memory, fragmentation — not
 //!   page faults of touching 15 MiB per round). Blocks still alive after the
 //!   1,000 rounds are freed inside the iteration. Arenas cannot free one
-//!   block out of 20, so they run a different, per-frame workload (one block
-//!   per frame, the frame ends every round: see the results file).
+//!   block out of 20, so their ids name a different, per-frame workload
+//!   with the same 1,000 block sizes (the slot choice unused), not
+//!   comparable with the three above: `bumpalo_per_frame` (allocate, touch,
+//!   `reset`: one block alive), `tickmem_frame_per_frame` (allocate, touch,
+//!   `begin_frame` every round: at most two blocks alive), and
+//!   `tickmem_scratch_per_scope` (one `with` scope per block). They show
+//!   what the arenas do with blocks this big: after warm-up they reuse a
+//!   chunk instead of asking the system for memory.
 //!
 //! # Frame arena
 //!

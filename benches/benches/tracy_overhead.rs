@@ -31,8 +31,10 @@ const ID: &str = if cfg!(feature = "tracy") {
 fn bench(c: &mut Criterion) {
     tickmem_benches::make_process_multithreaded();
     // The multi-threaded executor creates bevy's compute pool (2 threads on
-    // this machine) for `par_iter`.
-    Schedule::default().run(&mut World::new());
+    // this machine) for `par_iter` when it first runs a system.
+    let mut init = Schedule::default();
+    init.add_systems(|| {});
+    init.run(&mut World::new());
 
     let mut world = World::new();
     let mut schedule = Schedule::default();

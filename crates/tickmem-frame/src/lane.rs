@@ -617,7 +617,7 @@ impl<'a> Lane<'a> {
                 .with_growth(|b| b.try_alloc_layout(block(need)?).ok())
                 .ok_or(out_of_memory)?;
             // ... the rest of which joins the block, just below.
-            let rest = (bump.chunk_capacity() & !(BLOCK_ALIGN - 1)).min(grant_left - need);
+            let rest = bump.chunk_capacity().min(grant_left - need) & !(BLOCK_ALIGN - 1);
             match block(rest).and_then(|l| bump.try_alloc_layout(l).ok()) {
                 Some(low) if rest > 0 => {
                     debug_assert_eq!(low.as_ptr().wrapping_add(rest), high.as_ptr());

@@ -384,6 +384,62 @@ fn the_limit_holds_for_the_whole_frame_across_threads() {
 }
 
 #[test]
+fn odd_sizes_under_a_limit_across_chunk_growth_stay_within_it() {
+    // Odd limits and sizes, alignments up to 64 and tiny chunks: blocks are
+    // cut from the grant and from new chunks in every combination.
+    #[repr(align(64))]
+    #[derive(Clone, Copy)]
+    struct Wide(#[allow(dead_code, reason = "payload")] [u8; 64]);
+    for limit in [1_000usize, 4_099, 70_001] {
+        let mut arena = FrameArena::with_config(
+            FrameConfig::default()
+                .lane_capacity(0)
+                .frame_byte_limit(Some(limit)),
+        );
+        for _ in 0..3 {
+            let mut asked = 0;
+            let mut i = 0usize;
+            loop {
+                let ok = match i % 4 {
+                    0 => arena
+                        .try_alloc_slice_copy(&[7u8; 13])
+                        .map(|s| assert_eq!(s[12], 7))
+                        .is_ok(),
+                    1 => arena
+                        .try_alloc(i as u64)
+                        .map(|x| assert_eq!(*x, i as u64))
+                        .is_ok(),
+                    2 => arena
+                        .try_alloc(Wide([3; 64]))
+                        .map(|w| assert_eq!(std::ptr::from_mut(w).addr() % 64, 0))
+                        .is_ok(),
+                    _ => arena.try_alloc_str("abc").is_ok(),
+                };
+                if !ok {
+                    break;
+                }
+                asked += [13, 8, 64, 3][i % 4];
+                i += 1;
+            }
+            let used = arena.stats().bytes_this_frame;
+            assert!(
+                asked <= used && used <= limit,
+                "asked {asked}, used {used}, limit {limit}"
+            );
+            // Little of the limit is lost: less than one request's worth
+            // (at most 120 bytes for `Wide`, with its alignment) at each
+            // chunk change and at the end.
+            let chunks = arena.stats().chunks;
+            assert!(
+                used + 120 * (chunks + 2) >= limit,
+                "used only {used} of {limit} with {chunks} chunks"
+            );
+            arena.begin_frame();
+        }
+    }
+}
+
+#[test]
 #[should_panic(
     expected = "frame byte limit exceeded in frame 0: asked for 16 bytes, 8 of the 24-byte limit left"
 )]

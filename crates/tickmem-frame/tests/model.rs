@@ -262,3 +262,177 @@ proptest! {
         run(program, if small_chunks { 0 } else { 4096 });
     }
 }
+
+/// Raw block requests through the `Allocator` interface.
+#[derive(Debug, Clone)]
+enum BlockOp {
+    /// Allocate `size` bytes aligned to `1 << align_pow`.
+    Alloc { size: usize, align_pow: u32 },
+    /// Free the most recent live block (reusing its bytes when it is last).
+    FreeLast,
+    /// Grow the most recent live block by `by` bytes.
+    GrowLast { by: usize },
+    /// Shrink the most recent live block to half its size.
+    ShrinkLast,
+    /// Start a new frame.
+    NewFrame,
+}
+
+fn block_op() -> impl Strategy<Value = BlockOp> {
+    prop_oneof![
+        6 => ((0..300usize), (0..7u32)).prop_map(|(size, align_pow)| BlockOp::Alloc { size, align_pow }),
+        1 => Just(BlockOp::FreeLast),
+        2 => (1..200usize).prop_map(|by| BlockOp::GrowLast { by }),
+        1 => Just(BlockOp::ShrinkLast),
+        1 => Just(BlockOp::NewFrame),
+    ]
+}
+
+/// A live block: where, its layout, the byte it is filled with, its frame.
+struct Live {
+    ptr: std::ptr::NonNull<u8>,
+    layout: std::alloc::Layout,
+    fill: u8,
+}
+
+#[allow(
+    unsafe_code,
+    reason = "raw Allocator blocks are written through pointers"
+)]
+fn fill(block: &Live) {
+    // SAFETY: the block is live and `layout.size()` bytes long.
+    unsafe { std::ptr::write_bytes(block.ptr.as_ptr(), block.fill, block.layout.size()) };
+}
+
+#[allow(unsafe_code, reason = "raw Allocator blocks are read through pointers")]
+fn intact(block: &Live) -> bool {
+    // SAFETY: the block is live, initialised and `layout.size()` long.
+    let bytes = unsafe { std::slice::from_raw_parts(block.ptr.as_ptr(), block.layout.size()) };
+    bytes.iter().all(|&b| b == block.fill)
+}
+
+#[allow(
+    unsafe_code,
+    reason = "drives the Allocator interface, whose methods are unsafe"
+)]
+fn run_blocks(ops: Vec<BlockOp>, limit: Option<usize>, lane_capacity: usize) {
+    use std::alloc::Layout;
+    use tickmem_frame::allocator_api2::alloc::Allocator;
+
+    let mut arena = FrameArena::with_config(
+        FrameConfig::default()
+            .lane_capacity(lane_capacity)
+            .frame_byte_limit(limit),
+    );
+    let mut ops = ops.into_iter().peekable();
+    let mut next_fill = 1u8;
+    while ops.peek().is_some() {
+        {
+            let alloc = arena.allocator();
+            let mut live: Vec<Live> = Vec::new();
+            for op in ops.by_ref() {
+                match op {
+                    BlockOp::NewFrame => break,
+                    BlockOp::Alloc { size, align_pow } => {
+                        let layout = Layout::from_size_align(size, 1 << align_pow).unwrap();
+                        match alloc.allocate(layout) {
+                            Ok(block) => {
+                                let ptr = block.cast::<u8>();
+                                assert_eq!(ptr.as_ptr().addr() % layout.align(), 0);
+                                let b = Live {
+                                    ptr,
+                                    layout,
+                                    fill: next_fill,
+                                };
+                                next_fill = next_fill.wrapping_add(1).max(1);
+                                fill(&b);
+                                live.push(b);
+                            }
+                            Err(_) => {
+                                assert!(limit.is_some(), "only a limit makes allocation fail")
+                            }
+                        }
+                    }
+                    BlockOp::FreeLast => {
+                        if let Some(b) = live.pop() {
+                            // SAFETY: allocated by this allocator with `b.layout`, live.
+                            unsafe { alloc.deallocate(b.ptr, b.layout) };
+                        }
+                    }
+                    BlockOp::GrowLast { by } => {
+                        if let Some(b) = live.last_mut() {
+                            let new =
+                                Layout::from_size_align(b.layout.size() + by, b.layout.align())
+                                    .unwrap();
+                            // SAFETY: live block of this allocator; `new` is larger.
+                            if let Ok(grown) = unsafe { alloc.grow(b.ptr, b.layout, new) } {
+                                b.ptr = grown.cast();
+                                assert_eq!(b.ptr.as_ptr().addr() % new.align(), 0);
+                                // The old bytes moved along.
+                                let old = Live {
+                                    ptr: b.ptr,
+                                    layout: b.layout,
+                                    fill: b.fill,
+                                };
+                                assert!(intact(&old), "grow lost the contents");
+                                b.layout = new;
+                                fill(b);
+                            }
+                        }
+                    }
+                    BlockOp::ShrinkLast => {
+                        if let Some(b) = live.last_mut() {
+                            let new =
+                                Layout::from_size_align(b.layout.size() / 2, b.layout.align())
+                                    .unwrap();
+                            // SAFETY: live block of this allocator; `new` is smaller.
+                            let shrunk = unsafe { alloc.shrink(b.ptr, b.layout, new) }.unwrap();
+                            b.ptr = shrunk.cast();
+                            b.layout = new;
+                            assert!(intact(b), "shrink lost the contents");
+                        }
+                    }
+                }
+                // Every live block is intact and none overlap.
+                let mut ranges: Vec<(usize, usize)> = live
+                    .iter()
+                    .filter(|b| b.layout.size() > 0)
+                    .map(|b| {
+                        (
+                            b.ptr.as_ptr().addr(),
+                            b.ptr.as_ptr().addr() + b.layout.size(),
+                        )
+                    })
+                    .collect();
+                ranges.sort_unstable();
+                assert!(
+                    ranges.windows(2).all(|w| w[0].1 <= w[1].0),
+                    "overlapping blocks"
+                );
+                assert!(live.iter().all(intact), "a block was overwritten");
+            }
+            let used = arena.stats().bytes_this_frame;
+            if let Some(limit) = limit {
+                assert!(used <= limit, "{used} bytes used over a limit of {limit}");
+            }
+        }
+        arena.begin_frame();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 4 } else { 128 },
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn raw_blocks_are_aligned_disjoint_intact_and_within_the_limit(
+        ops in prop::collection::vec(block_op(), 0..if cfg!(miri) { 40 } else { 200 }),
+        limit in prop::option::of(0..20_000usize),
+        lane_capacity in prop_oneof![Just(0usize), Just(256), Just(4096)],
+    ) {
+        run_blocks(ops, limit, lane_capacity);
+    }
+}

@@ -22,6 +22,9 @@ const MIB: usize = 1 << 20;
 /// The one-off job's size (not written to, so it costs no real memory).
 const SPIKE: usize = if cfg!(miri) { 4 * MIB } else { 100 * MIB };
 
+/// Repetitions of steady-state jobs.
+const REPEAT: usize = if cfg!(miri) { 4 } else { 50 };
+
 static LOCK: Mutex<()> = Mutex::new(());
 
 /// Holds the lock and restores the default policy when the test ends.
@@ -49,7 +52,7 @@ fn spike(s: &Scratch<'_>) {
 
 fn small_job() {
     with(|s| {
-        s.alloc_slice_fill_with(4096, |i| i as u8);
+        s.alloc_slice_copy(&[7u8; 4096]);
     });
 }
 
@@ -92,7 +95,7 @@ fn a_spike_is_released_after_the_quiet_periods() {
         );
         // What is kept is enough for the small jobs: no more allocator calls.
         let ((), calls) = count(|| {
-            for _ in 0..50 {
+            for _ in 0..REPEAT {
                 small_job();
             }
         });
@@ -163,7 +166,9 @@ fn the_cap_applies_as_soon_as_the_outermost_scope_exits() {
         );
         // Nested: the deepest level goes first, the outer one is kept.
         with(|outer| {
-            outer.alloc_slice_fill_with(256 << 10, |_| 1u8);
+            outer
+                .allocate(Layout::from_size_align(256 << 10, 8).expect("layout"))
+                .expect("256 KiB");
             with(spike);
             // Not while the outer scope is open.
             assert!(reserved() >= SPIKE);
@@ -172,7 +177,7 @@ fn the_cap_applies_as_soon_as_the_outermost_scope_exits() {
         assert!((256 << 10..=MIB).contains(&after), "{}", stats());
         // Small jobs under the cap are not affected.
         let ((), calls) = count(|| {
-            for _ in 0..20 {
+            for _ in 0..REPEAT {
                 small_job();
             }
         });
@@ -229,18 +234,16 @@ fn trim_keeps_the_recent_high_water_and_release_all_keeps_nothing() {
 fn trimming_leaves_open_scopes_alone() {
     let _policy = with_policy(TrimPolicy::new());
     std::thread::spawn(|| {
+        const N: usize = if cfg!(miri) { 5_000 } else { 100_000 };
         with(|outer| {
-            let data = outer.alloc_slice_fill_with(100_000, |i| i as u32);
+            let data = outer.alloc_slice_fill_with(N, |i| i as u32);
             with(|inner| {
-                inner.alloc_slice_fill_with(100_000, |i| i as u32);
+                inner.alloc_slice_fill_with(N, |i| i as u32);
             });
             release_all();
             trim();
             let s = stats();
-            assert!(
-                s.bytes_reserved >= 400_000 && s.bytes_in_use >= 400_000,
-                "{s}"
-            );
+            assert!(s.bytes_reserved >= 4 * N && s.bytes_in_use >= 4 * N, "{s}");
             assert!(data.iter().enumerate().all(|(i, v)| *v == i as u32));
             // The freed inner level is made again on demand.
             with(|inner| assert_eq!(*inner.alloc(3u8), 3));

@@ -91,6 +91,18 @@ fn tick(world: &mut World, schedule: &mut Schedule) {
     world.clear_trackers();
 }
 
+/// The world holds exactly this tick's bullets, with sane values.
+fn check(world: &mut World) {
+    let mut q = world.query::<(&Pos, &Vel)>();
+    let mut n = 0;
+    for (p, v) in q.iter(world) {
+        assert!((0.0..100.0).contains(&p.0) && (0.0..100.0).contains(&p.1));
+        assert!(v.0.abs() <= 0.5 && v.1.abs() <= 0.5);
+        n += 1;
+    }
+    assert_eq!(n, BULLETS);
+}
+
 fn bench(c: &mut Criterion) {
     tickmem_benches::make_process_multithreaded();
     let mut group = c.benchmark_group("ecs_churn");
@@ -100,7 +112,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("spawn_despawn", |b| {
         b.iter(|| tick(black_box(&mut w), &mut s));
     });
-    assert_eq!(w.query::<&Bullet>().iter(&w).count(), BULLETS);
+    check(&mut w);
 
     let (mut w, mut s) = world();
     w.register_entity_pool::<Bullet>();
@@ -108,7 +120,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("entity_pool", |b| {
         b.iter(|| tick(black_box(&mut w), &mut s));
     });
-    assert_eq!(w.query::<&Bullet>().iter(&w).count(), BULLETS);
+    check(&mut w);
 
     let (mut w, mut s) = world();
     w.register_entity_pool::<Bullet>();
@@ -116,7 +128,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("entity_pool_sync_point", |b| {
         b.iter(|| tick(black_box(&mut w), &mut s));
     });
-    assert_eq!(w.query::<&Bullet>().iter(&w).count(), BULLETS);
+    check(&mut w);
 
     group.finish();
 }

@@ -39,13 +39,18 @@ pub(crate) fn write_svg(path: &Path, runs: &[Run]) -> Result<(), Box<dyn std::er
         .draw()?;
     for r in runs {
         let c = color(r.mode);
+        // Raw ticks, faint; a rolling mean over 15 ticks, bold.
+        chart.draw_series(LineSeries::new(
+            r.tick_us.iter().copied().enumerate(),
+            c.mix(0.25).stroke_width(1),
+        ))?;
         chart
             .draw_series(LineSeries::new(
-                r.tick_us.iter().copied().enumerate(),
-                c.stroke_width(1),
+                rolling_mean(&r.tick_us, 15).into_iter().enumerate(),
+                c.stroke_width(2),
             ))?
-            .label(r.mode.name())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+            .label(format!("{} (15-tick mean)", r.mode.name()))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
     chart
         .configure_series_labels()
@@ -87,4 +92,18 @@ pub(crate) fn write_svg(path: &Path, runs: &[Run]) -> Result<(), Box<dyn std::er
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// The mean of the last `window` values at each point.
+fn rolling_mean(v: &[f64], window: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut sum = 0.0;
+    for (i, x) in v.iter().enumerate() {
+        sum += x;
+        if i >= window {
+            sum -= v[i - window];
+        }
+        out.push(sum / (i + 1).min(window) as f64);
+    }
+    out
 }

@@ -13,7 +13,7 @@
 //!   the allocations of the frame are made untimed before it).
 //!   `lanes/{1,2,8}`: that many lanes exist (each filled by its own thread
 //!   once, during setup), the main thread's lane allocates 10,000 objects per
-//!   frame. `allocs/{0,100,100000}`: one lane, that many allocations per
+//!   frame. `allocs/{0,100,10000,100000}`: one lane, that many allocations per
 //!   frame: the cost must not depend on it.
 //!
 //! glibc is measured as a game runs it: `make_process_multithreaded` starts
@@ -173,7 +173,7 @@ fn frame_reset(c: &mut Criterion) {
         });
     }
 
-    for allocs in [0usize, 100, 100_000] {
+    for allocs in [0usize, 100, 10_000, 100_000] {
         group.bench_with_input(BenchmarkId::new("allocs", allocs), &allocs, |b, &allocs| {
             let mut arena = FrameArena::with_config(
                 FrameConfig::default().lane_capacity(allocs * size_of::<Obj>() + 4096),

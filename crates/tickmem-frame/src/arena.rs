@@ -47,9 +47,14 @@ thread_local! {
 ///
 /// Every thread that allocates gets its own *lane* (from the `thread_local`
 /// crate, cache-padded): two bumpalo bumps, one for even and one for odd
-/// frames. Allocating takes no lock and writes no shared cache line: the
-/// lane is found through a one-entry thread-local cache, then bumped.
-/// [`lane`](Self::lane) hands out the lane itself for tight loops.
+/// frames. A lane takes memory from its bump in *blocks* (all that the
+/// current chunk has left, or what the byte limit grants) and bumps a
+/// pointer down through the block: an allocation is two loads, a compare
+/// and a store, with no lock, no shared atomic and no per-allocation
+/// bookkeeping. The lane is found through a one-entry thread-local cache;
+/// [`lane`](Self::lane) hands it out for tight loops. A thread keeps its lane
+/// for the arena's life; a thread that ends leaves its lane to the next new
+/// thread (so lanes are bounded by the number of threads alive at once).
 ///
 /// # Destructors
 ///
@@ -71,14 +76,17 @@ thread_local! {
 /// # Byte limit
 ///
 /// With [`frame_byte_limit`](FrameConfig::frame_byte_limit), a frame can
-/// allocate at most that many bytes over all lanes. Lanes take the limit
-/// from a shared atomic counter in batches (a sixteenth of the limit,
-/// between 256 bytes and 64 KiB; less when less is left) and charge their
-/// own batch on every allocation, so the hot path touches no shared state.
-/// The total is never exceeded; an allocation can fail while other lanes
-/// still hold unused parts of their batches (at most one batch each). Over
-/// the limit, the `try_*` methods return [`FrameAllocError::LimitExceeded`]
-/// and the others panic with its message.
+/// use at most that many bytes over all lanes (bytes as in
+/// [`FrameStats::bytes_this_frame`]: sizes plus alignment padding). Lanes
+/// take the limit from a shared atomic counter in batches (a sixteenth of
+/// the limit, between 256 bytes and 64 KiB; less when less is left) and cut
+/// their blocks from their batch, so the hot path touches no shared state
+/// and checks nothing extra. The total is never exceeded. A request can
+/// fail while some of the limit is unused: other lanes may hold up to a
+/// batch each, and a lane rounds its blocks to 8 bytes and needs room for
+/// the request's worst-case alignment. Over the limit, the `try_*` methods
+/// return [`FrameAllocError::LimitExceeded`] and the others panic with its
+/// message.
 ///
 /// # Examples
 ///

@@ -5,12 +5,15 @@ use std::fmt;
 /// A snapshot of a [`FrameArena`](crate::FrameArena)'s memory, from
 /// [`FrameArena::stats`](crate::FrameArena::stats).
 ///
-/// Byte counts are the bytes requested from the arena (sizes of the values,
-/// slices and collection buffers, plus 32 bytes of bookkeeping per value or
-/// slice that needs `Drop`), summed over all lanes. Read while other threads
-/// allocate, the per-lane counters are read one after another (no lock), so
-/// the sum can miss allocations that happen during the call; at the frame
-/// boundary (no allocation running) it is exact.
+/// Byte counts are the bytes of frame memory used, summed over all lanes:
+/// the sizes of values, slices and collection buffers, their alignment
+/// padding, 32 bytes of bookkeeping per value or slice that needs `Drop`,
+/// and the unused end of a lane's block when a request made it move to a new
+/// chunk. Memory freed by an `allocator_api2` collection is given back only
+/// when it was the lane's most recent allocation. Read while other threads
+/// allocate, each lane's counters are read without a lock, so the sum can
+/// be off by what is allocated meanwhile; at the frame boundary (no
+/// allocation running) it is exact.
 ///
 /// # Examples
 ///
@@ -30,12 +33,12 @@ use std::fmt;
 pub struct FrameStats {
     /// The current frame (see [`FrameArena::epoch`](crate::FrameArena::epoch)).
     pub epoch: u64,
-    /// Bytes allocated in the current frame so far.
+    /// Bytes used by the current frame so far.
     pub bytes_this_frame: usize,
-    /// Bytes allocated in the previous frame (still valid, reclaimed at the
-    /// next [`begin_frame`](crate::FrameArena::begin_frame)).
+    /// Bytes used by the previous frame (still valid, reclaimed at the next
+    /// [`begin_frame`](crate::FrameArena::begin_frame)).
     pub bytes_last_frame: usize,
-    /// The most bytes any frame has allocated, the current one included.
+    /// The most bytes any frame has used, the current one included.
     pub high_water_bytes: usize,
     /// Chunks the arena holds (both frame halves of every lane).
     pub chunks: usize,
@@ -44,12 +47,14 @@ pub struct FrameStats {
     pub bytes_reserved: usize,
     /// Lanes (threads that have allocated from the arena).
     pub lanes: usize,
-    /// Calls the arena has made to the global allocator for chunks: every
-    /// chunk allocated (up front, when a lane grows, when a half is resized)
-    /// and every chunk freed (on reset, resize and trim). Chunk growth during
-    /// a frame is counted when it happens. Not counted: the one-time
-    /// registration of a thread's lane (`thread_local`'s entry) and the
-    /// freeing of everything when the arena is dropped.
+    /// Calls the arena has made to the global allocator, all of them for
+    /// chunks: every chunk allocated (up front, when a lane grows, when a
+    /// half is resized) and every chunk freed (on reset, resize and trim),
+    /// counted as they happen (bumpalo's chunk growth is trapped through its
+    /// allocation limit, so the arena sees each one). Not counted: the
+    /// one-time registration of a thread's lane (`thread_local`'s entry, the
+    /// lane's Tracy pool names) and the freeing of everything when the arena
+    /// is dropped. A test checks this against `tickmem_track`'s counts.
     pub global_alloc_calls: u64,
 }
 

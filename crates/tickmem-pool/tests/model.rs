@@ -330,7 +330,7 @@ fn run(kind: Kind, first: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 fn cases() -> u32 {
-    if cfg!(miri) { 8 } else { 3000 }
+    if cfg!(miri) { 8 } else { 2000 }
 }
 
 proptest! {

@@ -109,7 +109,10 @@ impl Job for BumpaloThreadLocal {
 }
 
 /// `Box::new` with the system allocator (glibc), freed at the end of the job.
-#[expect(clippy::vec_box, reason = "the anchor is one heap allocation per value")]
+#[expect(
+    clippy::vec_box,
+    reason = "the anchor is one heap allocation per value"
+)]
 struct BoxSystem(Vec<Box<Payload>>);
 
 impl Job for BoxSystem {
@@ -220,6 +223,16 @@ fn scratch(c: &mut Criterion) {
         b.iter(|| {
             tickmem_scratch::with(|s| {
                 black_box(s);
+            })
+        })
+    });
+    // Anchor: the same empty scope with a thread-local `RefCell<Bump>`.
+    group.bench_function("scope_overhead/bumpalo_thread_local", |b| {
+        b.iter(|| {
+            BUMP.with(|bump| {
+                let mut bump = bump.borrow_mut();
+                black_box(&*bump);
+                bump.reset();
             })
         })
     });

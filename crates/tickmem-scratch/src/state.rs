@@ -252,7 +252,7 @@ impl State {
 
     /// Close the scope that [`enter`](Self::enter) opened on `level`: run its
     /// destructors, reset its chunks, publish stats, apply the trim policy.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn exit(&self, level: LevelPtr) {
         // SAFETY: `level` is the active level (live).
         if unsafe { level.as_ref() }.drops.get().is_some() {
@@ -278,7 +278,7 @@ impl State {
         drop(finish);
     }
 
-    #[inline]
+    #[inline(always)]
     fn finish_exit(&self, level: LevelPtr) {
         let (used, changed, parent, depth) = {
             // SAFETY: `level` is live; this shared reference ends in this block.
@@ -295,6 +295,36 @@ impl State {
             )
         };
         self.current.set(parent);
+        self.scopes.set(self.scopes.get() + 1);
+        if changed || parent.is_some() {
+            self.finish_exit_slow(level, used, changed, parent, depth);
+            return;
+        }
+        // The fast path: an outermost scope that allocated nothing. Reserved
+        // bytes and high-water are unchanged.
+        let left = self.scopes_left.get();
+        if left <= 1 {
+            self.period_by_scopes();
+        } else {
+            self.scopes_left.set(left - 1);
+        }
+        if let Some(slot) = self.slot.get() {
+            slot.bytes_in_use.store(0, Relaxed);
+            slot.depth.store(0, Relaxed);
+            slot.scopes
+                .store(self.scopes_base.get() + self.scopes.get(), Relaxed);
+        }
+    }
+
+    #[inline(never)]
+    fn finish_exit_slow(
+        &self,
+        level: LevelPtr,
+        used: usize,
+        changed: bool,
+        parent: Option<LevelPtr>,
+        depth: usize,
+    ) {
         let outer_in_use = match parent {
             Some(p) => in_use_from(p),
             None => 0,
@@ -302,7 +332,6 @@ impl State {
         if changed {
             self.reclaim(level, used, outer_in_use);
         }
-        self.scopes.set(self.scopes.get() + 1);
         if parent.is_none() {
             self.outermost_exit();
         }
@@ -491,6 +520,10 @@ impl State {
             }
         }
         self.trim_inactive(Rule::Policy);
+        // A new cap applies from the first period end after it is set.
+        if self.reserved.get() > self.max_retained.get() {
+            self.enforce_cap();
+        }
     }
 
     /// Shrink the levels no scope is using, per `rule`.
@@ -687,7 +720,7 @@ struct ScopeGuard<'a> {
 }
 
 impl Drop for ScopeGuard<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         self.state.exit(self.level);
     }

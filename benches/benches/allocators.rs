@@ -60,6 +60,12 @@
 //! lookup per call, like collections do); `tickmem_frame_lane` takes the
 //! thread's `Lane` once and bumps it directly.
 //!
+//! - `frame_loop/<mode>`: one tick of the `bullet_hell` demo game
+//!   (`examples/bullet_hell`, same modules through `#[path]`), default
+//!   settings (64 enemies, 2,048 bullets per tick, about 60,000 alive), one
+//!   worker thread and the single-threaded executor, after 120 warm-up
+//!   ticks: `tickmem` mode against `baseline` mode.
+//!
 //! Run: `cargo bench -p tickmem-benches --bench allocators`
 //! (one group: append `-- churn_small`). Results: `benches/results/allocators.md`.
 #![expect(
@@ -525,6 +531,63 @@ fn bench_large_group(group: &mut BenchmarkGroup<'_, WallTime>, rounds: &[Round])
 }
 
 // ---------------------------------------------------------------------------
+// frame_loop: one tick of the demo game, both modes.
+
+#[allow(unreachable_pub, reason = "shared with the bullet_hell example")]
+#[path = "../../examples/bullet_hell/sim.rs"]
+mod sim;
+
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "shared with the bullet_hell example"
+)]
+#[path = "../../examples/bullet_hell/baseline.rs"]
+mod baseline;
+
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "shared with the bullet_hell example"
+)]
+#[path = "../../examples/bullet_hell/tickmem_mode.rs"]
+mod tickmem_mode;
+
+type Setup = fn(&mut bevy_ecs::world::World, &mut bevy_ecs::schedule::Schedule, sim::SimConfig);
+
+fn frame_loop(c: &mut Criterion) {
+    use bevy_ecs::schedule::{Schedule, SingleThreadedExecutor};
+    use bevy_ecs::world::World;
+    bevy_tasks::ComputeTaskPool::get_or_init(|| {
+        bevy_tasks::TaskPoolBuilder::new().num_threads(1).build()
+    });
+    let cfg = sim::SimConfig {
+        seed: 0x71C4_3E3A,
+        enemies: 64,
+        bullets_per_tick: 2048,
+    };
+    let mut group = c.benchmark_group("frame_loop");
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(6));
+    let modes: [(&str, Setup); 2] = [
+        ("tickmem", tickmem_mode::setup),
+        ("baseline", baseline::setup),
+    ];
+    for (name, setup) in modes {
+        let mut world = World::new();
+        let mut schedule = Schedule::default();
+        schedule.set_executor(SingleThreadedExecutor::new());
+        setup(&mut world, &mut schedule, cfg);
+        for _ in 0..120 {
+            schedule.run(&mut world);
+        }
+        group.bench_function(name, |b| b.iter(|| schedule.run(&mut world)));
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
 
 fn setup() -> Criterion {
     make_process_multithreaded();
@@ -534,6 +597,6 @@ fn setup() -> Criterion {
 criterion_group! {
     name = allocators;
     config = setup();
-    targets = churn_small, churn_threads, large_blocks
+    targets = churn_small, churn_threads, large_blocks, frame_loop
 }
 criterion_main!(allocators);

@@ -5,7 +5,10 @@
 //! * `entity_pool`: tickmem's `EntityPool` through `PoolCommands`, released
 //!   and re-acquired in one system (or in systems without a sync point in
 //!   between): the recycled entities are overwritten in place, in a batch.
-//! * `entity_pool_sync_point`: the same, but releasing and acquiring in two
+//! * `entity_pool_in_place`: `PoolCommands::reuse` takes back an entity
+//!   released this tick, and the system writes its new state through its own
+//!   `Query` (no batch insertion at all); `acquire` only when none is free.
+//! * `entity_pool_sync_point`: the `entity_pool` work, but releasing and acquiring in two
 //!   systems separated by a sync point, so every bullet is parked (gets
 //!   `Disabled`) and unparked: the pool's slow path, for comparison.
 //!
@@ -66,6 +69,29 @@ fn pool_churn(
     }
 }
 
+fn pool_in_place(
+    mut pool: PoolCommands<Bullet>,
+    mut q: Query<(Entity, &mut Pos, &mut Vel), With<Bullet>>,
+    mut rng: ResMut<Rng>,
+) {
+    for (e, _, _) in &q {
+        pool.release(e);
+    }
+    for _ in 0..BULLETS {
+        let (bullet, pos, vel) = rng.bullet();
+        match pool.reuse() {
+            Some(e) => {
+                let (_, mut p, mut v) = q.get_mut(e).expect("reused bullets keep their components");
+                *p = pos;
+                *v = vel;
+            }
+            None => {
+                pool.acquire((bullet, pos, vel));
+            }
+        }
+    }
+}
+
 fn pool_release(mut pool: PoolCommands<Bullet>, q: Query<Entity, With<Bullet>>) {
     for e in &q {
         pool.release(e);
@@ -118,6 +144,14 @@ fn bench(c: &mut Criterion) {
     w.register_entity_pool::<Bullet>();
     s.add_systems(pool_churn);
     group.bench_function("entity_pool", |b| {
+        b.iter(|| tick(black_box(&mut w), &mut s));
+    });
+    check(&mut w);
+
+    let (mut w, mut s) = world();
+    w.register_entity_pool::<Bullet>();
+    s.add_systems(pool_in_place);
+    group.bench_function("entity_pool_in_place", |b| {
         b.iter(|| tick(black_box(&mut w), &mut s));
     });
     check(&mut w);

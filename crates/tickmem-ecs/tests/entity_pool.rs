@@ -46,6 +46,7 @@ enum Op {
     Flush,
     AcquireNow(u32),
     ReleaseNow(usize),
+    Reuse(u32),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -56,6 +57,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Flush),
         1 => any::<u32>().prop_map(Op::AcquireNow),
         1 => any::<usize>().prop_map(Op::ReleaseNow),
+        3 => any::<u32>().prop_map(Op::Reuse),
     ]
 }
 
@@ -125,6 +127,17 @@ proptest! {
                 Op::Flush => {
                     world.flush_entity_pool::<Item>();
                     check_flushed(&mut world, &live);
+                }
+                Op::Reuse(v) => {
+                    let reused = world.resource_mut::<EntityPool<Item>>().reuse();
+                    if let Some(e) = reused {
+                        // It exists, enabled, with its components: the
+                        // caller overwrites them in place.
+                        prop_assert!(world.get::<Disabled>(e).is_none());
+                        world.get_mut::<Item>(e).expect("reused entity has its components").0 = v;
+                        prop_assert!(live.insert(e, v).is_none(), "{e} handed out twice");
+                        order.push(e);
+                    }
                 }
             }
             prop_assert_eq!(pool(&world).live(), live.len());
@@ -274,6 +287,31 @@ fn pool_commands_apply_at_the_sync_point_and_stop_allocating() {
     let stats = world.resource::<MemoryStats>();
     let item = stats.pool("Item").expect("registered");
     assert_eq!((item.live, item.free), (50, 0));
+}
+
+#[test]
+fn reuse_only_hands_out_settled_entities() {
+    let mut world = world_with_pool();
+    let settled = world.acquire_pooled::<Item, _>(Item(1));
+    // Acquired and released in the same window: its spawn is still pending.
+    let pending = acquire_deferred(&mut world, 2);
+    let mut p = world.resource_mut::<EntityPool<Item>>();
+    p.release(pending);
+    assert_eq!(p.reuse(), None);
+    p.release(settled);
+    assert_eq!(p.reuse(), Some(settled));
+    assert_eq!(p.reuse(), None);
+    // `acquire` takes the pending one.
+    let again = acquire_deferred(&mut world, 3);
+    assert_eq!(again, pending);
+    world.flush_entity_pool::<Item>();
+    assert_eq!(world.get::<Item>(pending), Some(&Item(3)));
+    assert_eq!(
+        world.get::<Item>(settled),
+        Some(&Item(1)),
+        "not overwritten by reuse"
+    );
+    assert_eq!(pool(&world).live(), 2);
 }
 
 #[derive(Component)]

@@ -149,7 +149,9 @@ impl TickmemState {
         TickmemState {
             schedule: None,
             counting: None,
-            calls_at_tick_start: 0,
+            // The first tick's count starts at install (zeros when
+            // CountingAlloc is not installed; then it is never reported).
+            calls_at_tick_start: tickmem_track::global_stats().calls(),
             budget: None,
             applied_trim: config.scratch_trim,
             plots: Plots {

@@ -328,6 +328,25 @@ fn memory_stats_describe_the_last_tick() {
 }
 
 #[test]
+fn first_tick_counts_from_install() {
+    let _quiet = PROCESS.lock().unwrap_or_else(|p| p.into_inner());
+    let before = tickmem_track::global_stats().calls();
+    let mut world = World::new();
+    let mut schedule = Schedule::default();
+    tickmem_ecs::install(&mut world, &mut schedule);
+    schedule.run(&mut world);
+    let since_start = tickmem_track::global_stats().calls();
+    let first = world.resource::<MemoryStats>().global_alloc_calls.unwrap();
+    // Not everything since the process started (other tests may allocate
+    // meanwhile, so only an upper bound is exact).
+    assert!(
+        first <= since_start - before,
+        "{first} > {}",
+        since_start - before
+    );
+}
+
+#[test]
 fn scratch_in_par_iter_jobs_under_the_multi_threaded_executor() {
     #[derive(Component)]
     struct Value(u64);

@@ -17,6 +17,10 @@ use crate::sim::*;
 #[derive(Resource)]
 pub(crate) struct Enemies(pub(crate) Vec<Box<Enemy>>);
 
+/// Last tick's bullets per cell, the broadphase's capacity hint.
+#[derive(Resource, Default)]
+pub(crate) struct LastCounts(pub(crate) Vec<u16>);
+
 /// Last tick's hits, for the render extract.
 #[derive(Resource, Default)]
 pub(crate) struct LastTickHits(pub(crate) Vec<Box<Hit>>);
@@ -31,6 +35,7 @@ pub(crate) fn setup(world: &mut World, schedule: &mut Schedule, cfg: SimConfig) 
             .collect(),
     ));
     world.insert_resource(LastTickHits::default());
+    world.insert_resource(LastCounts::default());
     schedule.add_systems(
         (
             render_extract,
@@ -80,10 +85,12 @@ fn collide_and_think(
     cfg: Res<SimConfig>,
     mut enemies: ResMut<Enemies>,
     mut last: ResMut<LastTickHits>,
+    mut last_counts: ResMut<LastCounts>,
     mut stats: ResMut<SimStats>,
 ) {
     let mut grid = Grid::build(
         Global,
+        &last_counts.0,
         bullets.iter().filter_map(|(e, p, t, b)| {
             if bullet_expired(p, t) {
                 commands.entity(e).despawn();
@@ -101,7 +108,7 @@ fn collide_and_think(
             commands.entity(item.entity).despawn();
         }
     }
-    let counts = grid.counts(Global);
+    let counts = grid.counts().to_vec();
     let mut vels = vec![V2::default(); snapshot.len()];
     run_jobs(&mut vels, |first, out| {
         for (j, v) in out.iter_mut().enumerate() {
@@ -116,6 +123,7 @@ fn collide_and_think(
     }
     stats.hits += hits.len() as u64;
     last.0 = hits;
+    last_counts.0 = counts;
 }
 
 fn end_tick(mut stats: ResMut<SimStats>) {

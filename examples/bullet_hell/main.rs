@@ -167,6 +167,10 @@ impl Run {
         let s = self.steady(&self.allocs);
         s.iter().sum::<u64>() as f64 / s.len() as f64
     }
+    fn avg_tick_bytes(&self) -> f64 {
+        let s = self.steady(&self.tick_bytes);
+        s.iter().sum::<u64>() as f64 / s.len() as f64
+    }
     fn peak_tick_bytes(&self) -> u64 {
         self.steady(&self.tick_bytes)
             .iter()
@@ -291,24 +295,26 @@ fn main() {
 
     println!();
     println!(
-        "{:<9} {:>12} {:>12} {:>10} {:>16} {:>16} {:>13} {:>8}",
+        "{:<9} {:>12} {:>12} {:>10} {:>12} {:>15} {:>16} {:>13} {:>8}",
         "mode",
         "avg tick",
         "p99 tick",
         "ticks/s",
         "allocs/tick",
+        "avg tick bytes",
         "peak tick bytes",
         "retained",
         "bullets"
     );
     for r in &runs {
         println!(
-            "{:<9} {:>9.1} us {:>9.1} us {:>10.0} {:>16.1} {:>16} {:>13} {:>8}",
+            "{:<9} {:>9.1} us {:>9.1} us {:>10.0} {:>12.1} {:>15} {:>16} {:>13} {:>8}",
             r.mode.name(),
             r.avg_tick_us(),
             r.p99_tick_us(),
             1e6 / r.avg_tick_us(),
             r.allocs_per_tick(),
+            fmt_bytes(r.avg_tick_bytes()),
             fmt_bytes(r.peak_tick_bytes() as f64),
             fmt_bytes(r.retained_bytes as f64),
             r.live_bullets,
@@ -324,7 +330,7 @@ fn main() {
         );
     }
     println!(
-        "(allocs/tick: global-allocator calls counted by CountingAlloc after the warm-up, all threads; peak tick bytes: frame-arena bytes of a tick for tickmem, heap bytes allocated during a tick for baseline; retained: heap bytes still live at the end of the run)"
+        "(allocs/tick: global-allocator calls counted by CountingAlloc after the warm-up, all threads; tick bytes: frame-arena bytes of a tick for tickmem, heap bytes allocated during a tick for baseline (its peak is one tick where a bevy-internal buffer regrows); retained: heap bytes still live at the end of the run)"
     );
     println!();
     for r in &runs {

@@ -221,12 +221,19 @@ pub(crate) struct Grid<A: Allocator + Copy> {
 }
 
 impl<A: Allocator + Copy> Grid<A> {
-    /// Sort `bullets` into cells. Each cell's list grows as bullets arrive,
-    /// as a `Vec<Vec<_>>` broadphase does.
-    pub(crate) fn build(alloc: A, bullets: impl Iterator<Item = (Entity, V2, u64)>) -> Self {
+    /// Sort `bullets` into cells, one list per cell, as a `Vec<Vec<_>>`
+    /// broadphase does. `hint` is last tick's count per cell (empty on the
+    /// first tick): each list starts with room for about that many, so few
+    /// have to grow.
+    pub(crate) fn build(
+        alloc: A,
+        hint: &[u16],
+        bullets: impl Iterator<Item = (Entity, V2, u64)>,
+    ) -> Self {
         let mut cells = AVec::with_capacity_in(GRID * GRID, alloc);
-        for _ in 0..GRID * GRID {
-            cells.push(AVec::new_in(alloc));
+        for i in 0..GRID * GRID {
+            let expect = hint.get(i).map_or(0, |&n| n as usize + n as usize / 4 + 2);
+            cells.push(AVec::with_capacity_in(expect, alloc));
         }
         for (entity, pos, id) in bullets {
             let (cx, cy) = cell_of(pos);
@@ -241,13 +248,11 @@ impl<A: Allocator + Copy> Grid<A> {
     }
 
     /// Bullets per cell, saturated to `u16`.
-    pub(crate) fn counts(&self, alloc: A) -> AVec<u16, A> {
-        let mut out = AVec::with_capacity_in(self.cells.len(), alloc);
-        out.extend(
-            self.cells
-                .iter()
-                .map(|c| c.len().min(u16::MAX as usize) as u16),
-        );
+    pub(crate) fn counts(&self) -> [u16; GRID * GRID] {
+        let mut out = [0; GRID * GRID];
+        for (o, c) in out.iter_mut().zip(&self.cells) {
+            *o = c.len().min(u16::MAX as usize) as u16;
+        }
         out
     }
 }

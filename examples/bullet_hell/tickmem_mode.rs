@@ -23,6 +23,11 @@ use crate::sim::*;
 #[derive(Resource)]
 pub(crate) struct EnemySlots(pub(crate) Vec<Handle<Enemy>>);
 
+/// Last tick's bullets per cell (the broadphase's capacity hint), carried
+/// into this tick by the frame arena.
+#[derive(Resource, Default)]
+pub(crate) struct LastCounts(pub(crate) Option<FrameHandle<[u16; GRID * GRID]>>);
+
 /// Hits persisted this tick, read by the render extract next tick.
 #[derive(Resource)]
 pub(crate) struct PendingHits {
@@ -55,6 +60,7 @@ pub(crate) fn setup(world: &mut World, schedule: &mut Schedule, cfg: SimConfig) 
     world.insert_resource(EnemySlots(slots));
     world.insert_resource(cfg);
     world.insert_resource(SimStats::default());
+    world.insert_resource(LastCounts::default());
     world.insert_resource(PendingHits {
         handles: Vec::with_capacity(8192),
         stale_probe: None,
@@ -101,11 +107,17 @@ fn collide_and_think(
     mut enemies: ResMut<ObjectPool<Enemy>>,
     mut slots: ResMut<EnemySlots>,
     mut pending: ResMut<PendingHits>,
+    mut last_counts: ResMut<LastCounts>,
     mut stats: ResMut<SimStats>,
 ) {
     let a = frame.allocator();
+    let hint = last_counts
+        .0
+        .and_then(|h| frame.get(h))
+        .map_or(&[][..], |c| &c[..]);
     let mut grid = Grid::build(
         a,
+        hint,
         bullets.iter().filter_map(|(e, p, t, b)| {
             if bullet_expired(p, t) {
                 pool.release(e);
@@ -127,11 +139,13 @@ fn collide_and_think(
             pool.release(item.entity);
         }
     }
-    let counts = grid.counts(a);
+    let handle = frame.persist(grid.counts());
+    last_counts.0 = Some(handle);
+    let counts: &[u16] = frame.get(handle).expect("made this tick");
     let vels = frame.alloc_slice_fill_with(snapshot.len(), |_| V2::default());
     run_jobs(vels, |first, out| {
         for (j, v) in out.iter_mut().enumerate() {
-            *v = tickmem::scratch::with(|s| think(s.allocator(), &snapshot[first + j], &counts));
+            *v = tickmem::scratch::with(|s| think(s.allocator(), &snapshot[first + j], counts));
         }
     });
     for (i, h) in slots.0.iter_mut().enumerate() {
@@ -146,6 +160,7 @@ fn collide_and_think(
 
 fn emit(
     mut pool: PoolCommands<Bullet>,
+    mut bullets: Query<(&mut Bullet, &mut Pos, &mut Vel, &mut Ttl)>,
     cfg: Res<SimConfig>,
     enemies: Res<ObjectPool<Enemy>>,
     slots: Res<EnemySlots>,
@@ -158,7 +173,19 @@ fn emit(
             let (p, v) = emit_bullet(e, i, k);
             let id = stats.next_bullet_id;
             stats.next_bullet_id += 1;
-            pool.acquire((Bullet { id }, Pos(p), Vel(v), Ttl(BULLET_TTL)));
+            // A bullet released this tick is overwritten in place; only when
+            // none is left does the pool hand out a parked one (or spawn).
+            match pool.reuse() {
+                Some(e) => {
+                    let (mut b, mut pos, mut vel, mut ttl) = bullets
+                        .get_mut(e)
+                        .expect("released bullets stay enabled until the flush");
+                    (b.id, pos.0, vel.0, ttl.0) = (id, p, v, BULLET_TTL);
+                }
+                None => {
+                    pool.acquire((Bullet { id }, Pos(p), Vel(v), Ttl(BULLET_TTL)));
+                }
+            }
         }
     }
 }

@@ -73,19 +73,18 @@ impl<'a> FrameAlloc<'a> {
 // handle (which borrows the arena) or any copy of it is alive; copies are
 // the same allocator.
 unsafe impl Allocator for FrameAlloc<'_> {
+    // Each call is this thread's `Lane`'s `Allocator` implementation (which
+    // records the error for `last_error` before mapping it to `AllocError`).
+
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        let lane = self.arena.lane();
-        lane.allocate_block(layout).map_err(|err| {
-            lane.note_error(err);
-            AllocError
-        })
+        self.arena.lane().allocate(layout)
     }
 
     #[inline]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
         // SAFETY: forwarded from the caller; the block is of this arena.
-        unsafe { self.arena.lane().deallocate_block(ptr, layout) }
+        unsafe { self.arena.lane().deallocate(ptr, layout) }
     }
 
     #[inline]
@@ -95,12 +94,8 @@ unsafe impl Allocator for FrameAlloc<'_> {
         old_layout: Layout,
         new_layout: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        let lane = self.arena.lane();
         // SAFETY: forwarded from the caller; the block is of this arena.
-        unsafe { lane.grow_block(ptr, old_layout, new_layout) }.map_err(|err| {
-            lane.note_error(err);
-            AllocError
-        })
+        unsafe { self.arena.lane().grow(ptr, old_layout, new_layout) }
     }
 
     #[inline]
@@ -110,11 +105,7 @@ unsafe impl Allocator for FrameAlloc<'_> {
         old_layout: Layout,
         new_layout: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        let lane = self.arena.lane();
         // SAFETY: forwarded from the caller; the block is of this arena.
-        unsafe { lane.shrink_block(ptr, old_layout, new_layout) }.map_err(|err| {
-            lane.note_error(err);
-            AllocError
-        })
+        unsafe { self.arena.lane().shrink(ptr, old_layout, new_layout) }
     }
 }

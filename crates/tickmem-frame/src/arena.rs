@@ -386,8 +386,17 @@ impl FrameArena {
         if mem::needs_drop::<T>() {
             return self.lane().alloc(value);
         }
-        // The value is written once the memory is found, so the fast path
-        // does not need it in memory first.
+        self.place(value)
+    }
+
+    /// Move `value` into fresh frame memory without registering a
+    /// destructor (callers make sure none is needed). The value is written
+    /// once the memory is found, so the fast path does not need it in memory
+    /// first.
+    #[inline(always)]
+    #[track_caller]
+    #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
+    fn place<T>(&self, value: T) -> &mut T {
         let ptr = match self.alloc_fast(Layout::new::<T>()) {
             Some(ptr) => ptr,
             None => self.alloc_slow(Layout::new::<T>()),
@@ -454,15 +463,8 @@ impl FrameArena {
     #[track_caller]
     #[allow(clippy::mut_from_ref, reason = "each call returns a fresh allocation")]
     pub fn alloc_copy<T: Copy>(&self, value: T) -> &mut T {
-        let ptr = match self.alloc_fast(Layout::new::<T>()) {
-            Some(ptr) => ptr,
-            None => self.alloc_slow(Layout::new::<T>()),
-        }
-        .cast::<T>();
-        // SAFETY: fresh memory, sized and aligned for `T`.
-        unsafe { ptr.as_ptr().write(value) };
-        // SAFETY: as in `alloc`.
-        unsafe { &mut *ptr.as_ptr() }
+        // `Copy` types have no destructor.
+        self.place(value)
     }
 
     /// Copy `src` into the current frame; see [`Lane::alloc_slice_copy`].

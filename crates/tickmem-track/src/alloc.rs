@@ -69,18 +69,11 @@ impl<A> CountingAlloc<A> {
     pub const fn inner(&self) -> &A {
         &self.inner
     }
-}
 
-// SAFETY: every method forwards to `self.inner` with the caller's arguments
-// unchanged and returns its result unchanged, so `CountingAlloc<A>` upholds
-// exactly the contract `A` upholds. Counting (`record`) does not allocate and
-// does not touch the memory.
-unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
-    #[inline]
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for
-        // `layout` (non-zero size), which is the inner allocator's contract.
-        let ptr = unsafe { self.inner.alloc(layout) };
+    /// Count a successful allocation (`alloc` or `alloc_zeroed`) and pass
+    /// `ptr` through.
+    #[inline(always)]
+    fn counted_alloc(&self, ptr: *mut u8, layout: Layout) -> *mut u8 {
         if !ptr.is_null() {
             record(
                 Event::Alloc {
@@ -93,22 +86,26 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
         }
         ptr
     }
+}
+
+// SAFETY: every method forwards to `self.inner` with the caller's arguments
+// unchanged and returns its result unchanged, so `CountingAlloc<A>` upholds
+// exactly the contract `A` upholds. Counting (`record`) does not allocate and
+// does not touch the memory.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for
+        // `layout` (non-zero size), which is the inner allocator's contract.
+        let ptr = unsafe { self.inner.alloc(layout) };
+        self.counted_alloc(ptr, layout)
+    }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as for `alloc`.
         let ptr = unsafe { self.inner.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            record(
-                Event::Alloc {
-                    size: layout.size(),
-                },
-                self.global_peak,
-            );
-            #[cfg(feature = "tracy-global-alloc")]
-            tickmem_tracy::global_alloc(ptr, layout.size());
-        }
-        ptr
+        self.counted_alloc(ptr, layout)
     }
 
     #[inline]

@@ -4,7 +4,7 @@
 //! # Layout
 //!
 //! ```text
-//! slots:    Vec<Slot<T>>  { generation: u32, link: u32, value: MaybeUninit<T> } per slot ever used
+//! slots:    Vec<Slot<T>>  { value: MaybeUninit<T>, generation: u32, link: u32 } per slot ever used
 //!                         occupied: generation of the value's handle, link = 0, value initialised
 //!                         vacant:   generation the next value gets, link = VACANT | next free slot
 //!                         retired:  generation 0, link = VACANT | NO_FREE
@@ -63,15 +63,19 @@ pub(crate) const NO_FREE: u32 = MAX_SLOTS;
 
 /// One slot: a value (if occupied) with its generation. `repr(C)` keeps
 /// `generation` and `link` adjacent, so `holds` compares them as one word.
+///
+/// The value comes first so that writing it is a plain copy to the slot's
+/// start (with the metadata first, the compiler copied 32-byte values
+/// through misaligned, overlapping stack stores and stalled on them).
 #[repr(C)]
 pub(crate) struct Slot<T> {
+    /// Initialised exactly when the slot is occupied.
+    pub(crate) value: MaybeUninit<T>,
     /// Occupied: the generation of the live value's handle. Vacant: the
     /// generation the next value will get, or 0 when the slot is retired.
     pub(crate) generation: u32,
     /// Occupied: `OCCUPIED`. Vacant: `VACANT | next free slot`.
     pub(crate) link: u32,
-    /// Initialised exactly when the slot is occupied.
-    pub(crate) value: MaybeUninit<T>,
 }
 
 impl<T> Slot<T> {
@@ -518,10 +522,10 @@ impl<T> Pool<T> {
     #[inline]
     #[track_caller]
     pub fn insert(&mut self, value: T) -> Handle<T> {
-        match self.try_insert(value) {
-            Ok(handle) => handle,
-            Err(full) => full_panic(full),
+        if self.is_full() {
+            full_panic(value, self.full_capacity())
         }
+        self.insert_with_room(value)
     }
 
     /// Inserts `value` and returns its handle, or gives `value` back in a
@@ -539,6 +543,30 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn try_insert(&mut self, value: T) -> Result<Handle<T>, PoolFull<T>> {
+        if self.is_full() {
+            return Err(PoolFull {
+                value,
+                capacity: self.full_capacity(),
+            });
+        }
+        Ok(self.insert_with_room(value))
+    }
+
+    /// `true` when no slot is free and no slot may be created.
+    ///
+    /// (`insert` and `try_insert` check this first and then insert, rather
+    /// than one calling the other: a value passed through a `Result` was
+    /// copied through the stack in overlapping pieces that stalled on
+    /// store forwarding, tripling the cost of `insert`.)
+    #[inline(always)]
+    fn is_full(&self) -> bool {
+        self.free_head == NO_FREE && self.slots.len() >= self.slot_limit as usize
+    }
+
+    /// Inserts `value` into the most recently freed slot, or else into a new
+    /// slot. The caller checked `!is_full()`.
+    #[inline(always)]
+    fn insert_with_room(&mut self, value: T) -> Handle<T> {
         let index = self.free_head;
         let Some(slot) = self.slots.get_mut(index as usize) else {
             return self.push_slot(value);
@@ -550,28 +578,24 @@ impl<T> Pool<T> {
         slot.link = OCCUPIED;
         self.len += 1;
         self.set_bit(index as usize);
-        Ok(Handle::new(index, generation))
+        Handle::new(index, generation)
     }
 
-    /// Inserts `value` into a new slot at the end of the table.
-    #[inline]
-    fn push_slot(&mut self, value: T) -> Result<Handle<T>, PoolFull<T>> {
+    /// Inserts `value` into a new slot at the end of the table. The caller
+    /// checked that the table may grow.
+    #[inline(always)]
+    fn push_slot(&mut self, value: T) -> Handle<T> {
         let index = self.slots.len();
-        if index >= self.slot_limit as usize {
-            return Err(PoolFull {
-                value,
-                capacity: self.full_capacity(),
-            });
-        }
+        debug_assert!(index < self.slot_limit as usize);
         let generation = self.first_generation;
         self.slots.push(Slot {
+            value: MaybeUninit::new(value),
             generation: generation.get(),
             link: OCCUPIED,
-            value: MaybeUninit::new(value),
         });
         self.len += 1;
         self.set_bit(index);
-        Ok(Handle::new(index as u32, generation))
+        Handle::new(index as u32, generation)
     }
 
     /// Marks slot `index` occupied in the bitmap.
@@ -942,10 +966,9 @@ impl<T> Pool<T> {
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn full_panic<T>(full: PoolFull<T>) -> ! {
-    let message = FullMessage::<T>::new(full.capacity);
-    drop(full); // the value is dropped before the panic starts
-    panic!("{message}")
+fn full_panic<T>(value: T, capacity: usize) -> ! {
+    drop(value); // dropped before the panic starts
+    panic!("{}", FullMessage::<T>::new(capacity))
 }
 
 #[cold]

@@ -6,8 +6,10 @@ use core::marker::PhantomData;
 
 /// Returned by [`Pool::try_insert`](crate::Pool::try_insert) when the pool
 /// has no room: a [fixed](crate::Pool::fixed) pool holding `capacity` values,
-/// or (in practice never) a growable pool that has used all 2<sup>31</sup> − 1
-/// slot indices. The value that did not fit is inside; take it back with
+/// a growable pool whose growth the global allocator refused (holding
+/// `capacity` values, all it could without growing), or (in practice never)
+/// a growable pool that has used all 2<sup>31</sup> − 1 slot indices. The
+/// value that did not fit is inside; take it back with
 /// [`into_inner`](Self::into_inner).
 ///
 /// # Examples
@@ -40,7 +42,7 @@ impl<T> PoolFull<T> {
         &self.value
     }
 
-    /// How many values the pool holds at most (all of them were live).
+    /// How many values the pool held when it refused (all of them live).
     #[must_use]
     pub fn capacity(&self) -> usize {
         self.capacity

@@ -48,6 +48,7 @@ use core::fmt;
 use core::mem::{self, MaybeUninit};
 use core::num::NonZeroU32;
 use core::ops::{Index, IndexMut};
+use std::collections::TryReserveError;
 
 use crate::bits::{BitCursor, WORD_BITS};
 use crate::error::{CapacityError, CapacityReason, FullMessage, PoolFull};
@@ -529,7 +530,9 @@ impl<T> Pool<T> {
     }
 
     /// Inserts `value` and returns its handle, or gives `value` back in a
-    /// [`PoolFull`] when the pool has no room.
+    /// [`PoolFull`] when the pool has no room (or, for a growable pool, when
+    /// the global allocator refuses to grow it: `try_insert` never panics or
+    /// aborts for lack of memory).
     ///
     /// # Examples
     ///
@@ -543,13 +546,42 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn try_insert(&mut self, value: T) -> Result<Handle<T>, PoolFull<T>> {
-        if self.is_full() {
-            return Err(PoolFull {
-                value,
-                capacity: self.full_capacity(),
-            });
+        if self.free_head == NO_FREE {
+            if self.slots.len() >= self.slot_limit as usize {
+                return Err(PoolFull {
+                    value,
+                    capacity: self.full_capacity(),
+                });
+            }
+            if self.try_room_to_push().is_err() {
+                return Err(PoolFull {
+                    value,
+                    capacity: self.capacity(),
+                });
+            }
         }
         Ok(self.insert_with_room(value))
+    }
+
+    /// Makes sure a new slot (and its bitmap word) can be pushed without
+    /// allocating, asking the allocator without aborting if it refuses.
+    #[inline]
+    fn try_room_to_push(&mut self) -> Result<(), TryReserveError> {
+        if self.slots.len() == self.slots.capacity() {
+            self.try_grow_for_push()?;
+        }
+        if self.slots.len() / WORD_BITS >= self.occupied.len()
+            && self.occupied.len() == self.occupied.capacity()
+        {
+            self.occupied.try_reserve(1)?;
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn try_grow_for_push(&mut self) -> Result<(), TryReserveError> {
+        self.slots.try_reserve(1)
     }
 
     /// `true` when no slot is free and no slot may be created.
@@ -1012,16 +1044,19 @@ impl<T> Default for Pool<T> {
 }
 
 /// Clones the values, generations and free list: every handle valid in
-/// `self` is valid in the clone, and a clone of a fixed pool is fixed (and
-/// allocated to its full capacity) too.
+/// `self` is valid in the clone, and a clone of a fixed pool is fixed (with
+/// as much memory allocated as the original) too.
 ///
 /// If a value's `Clone` panics, the values cloned so far are dropped and
 /// `self` is untouched.
 impl<T: Clone> Clone for Pool<T> {
     fn clone(&self) -> Self {
         let mut clone = Self::new();
+        // A fixed pool's clone has as much allocated as the original (all of
+        // it for `Pool::fixed`; what the data held for a deserialized one, so
+        // cloning untrusted data cannot reserve the capacity it claims).
         clone.slots = Vec::with_capacity(if self.fixed {
-            self.slot_limit as usize
+            self.slots.capacity().min(self.slot_limit as usize)
         } else {
             self.slots.len()
         });

@@ -386,8 +386,18 @@ fn cases() -> u32 {
     if cfg!(miri) { 12 } else { 1500 }
 }
 
+/// Under Miri: few cases, and no failure file (Miri isolates the file
+/// system).
+fn config() -> ProptestConfig {
+    let mut config = ProptestConfig::with_cases(cases());
+    if cfg!(miri) {
+        config.failure_persistence = None;
+    }
+    config
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(config())]
 
     #[test]
     fn pool_survives_panics_in_every_callback(

@@ -101,11 +101,12 @@ unsafe fn occupied_mut<'a, T>(slots: NonNull<Slot<T>>, index: usize) -> (Handle<
     // to this slot's generation exists (only to values).
     let generation = unsafe { (*slot).generation };
     let handle = Handle::new(index as u32, nonzero_generation(generation));
-    // SAFETY: the value is initialised and not otherwise referenced (caller);
-    // only the value field is borrowed, so yielded values never overlap the
+    // SAFETY: in bounds, and not otherwise referenced (caller); only the
+    // value field is borrowed, so yielded values never overlap the
     // generations read above.
-    let value = unsafe { (*slot).value.assume_init_mut() };
-    (handle, value)
+    let value: &'a mut core::mem::MaybeUninit<T> = unsafe { &mut (*slot).value };
+    // SAFETY: the slot is occupied, so its value is initialised (caller).
+    (handle, unsafe { value.assume_init_mut() })
 }
 
 /// `(handle, &value)` for every live value: [`Pool::iter`](crate::Pool::iter).
@@ -125,9 +126,9 @@ impl<'a, T> Iter<'a, T> {
     }
 }
 
-// SAFETY (of `$make`): the cursor yields set bits of the pool's bitmap only.
-bit_iterator!(Iter['a, T], (Handle<T>, &'a T), |slots, index| unsafe {
-    occupied(slots, index)
+bit_iterator!(Iter['a, T], (Handle<T>, &'a T), |slots, index| {
+    // SAFETY: the cursor yields set bits of the pool's bitmap only.
+    unsafe { occupied(slots, index) }
 });
 
 impl<T> Clone for Iter<'_, T> {
@@ -166,10 +167,10 @@ impl<'a, T> IterMut<'a, T> {
     }
 }
 
-// SAFETY (of `$make`): the cursor yields each set bit of the pool's bitmap
-// once, and the iterator holds the pool's slots mutably for 'a.
-bit_iterator!(IterMut['a, T], (Handle<T>, &'a mut T), |slots, index| unsafe {
-    occupied_mut(slots, index)
+bit_iterator!(IterMut['a, T], (Handle<T>, &'a mut T), |slots, index| {
+    // SAFETY: the cursor yields each set bit of the pool's bitmap
+    // once, and the iterator holds the pool's slots mutably for 'a.
+    unsafe { occupied_mut(slots, index) }
 });
 
 // SAFETY: `IterMut` is a `&mut [Slot<T>]` that hands out `&mut T`s, like
@@ -204,9 +205,9 @@ impl<'a, T> Values<'a, T> {
     }
 }
 
-// SAFETY (of `$make`): the cursor yields set bits of the pool's bitmap only.
-bit_iterator!(Values['a, T], &'a T, |slots, index| unsafe {
-    occupied(slots, index).1
+bit_iterator!(Values['a, T], &'a T, |slots, index| {
+    // SAFETY: the cursor yields set bits of the pool's bitmap only.
+    unsafe { occupied(slots, index).1 }
 });
 
 impl<T> Clone for Values<'_, T> {
@@ -244,9 +245,9 @@ impl<'a, T> ValuesMut<'a, T> {
     }
 }
 
-// SAFETY (of `$make`): as for `IterMut`.
-bit_iterator!(ValuesMut['a, T], &'a mut T, |slots, index| unsafe {
-    occupied_mut(slots, index).1
+bit_iterator!(ValuesMut['a, T], &'a mut T, |slots, index| {
+    // SAFETY: as for `IterMut`.
+    unsafe { occupied_mut(slots, index).1 }
 });
 
 // SAFETY: as for `IterMut`.
@@ -279,9 +280,9 @@ impl<'a, T> Handles<'a, T> {
     }
 }
 
-// SAFETY (of `$make`): the cursor yields set bits of the pool's bitmap only.
-bit_iterator!(Handles['a, T], Handle<T>, |slots, index| unsafe {
-    occupied(slots, index).0
+bit_iterator!(Handles['a, T], Handle<T>, |slots, index| {
+    // SAFETY: the cursor yields set bits of the pool's bitmap only.
+    unsafe { occupied(slots, index).0 }
 });
 
 impl<T> Clone for Handles<'_, T> {

@@ -350,7 +350,7 @@ proptest! {
     fn pool_matches_hashmap_model(
         kind in kind(),
         first in first_generation(),
-        ops in prop::collection::vec(op(), 1..80),
+        ops in prop::collection::vec(op(), 1..if cfg!(miri) { 30 } else { 80 }),
     ) {
         run(kind, first, ops)?;
     }

@@ -383,7 +383,7 @@ fn fuse() -> impl Strategy<Value = u32> {
 }
 
 fn cases() -> u32 {
-    if cfg!(miri) { 12 } else { 1500 }
+    if cfg!(miri) { 6 } else { 1500 }
 }
 
 /// Under Miri: few cases, and no failure file (Miri isolates the file

@@ -3,14 +3,19 @@
 //!
 //! ```sh
 //! cargo build --release -p tickmem-benches --example pool_instructions
-//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
-//!     --collect-atstart=no --toggle-collect='pool_instructions::measure_*' \
-//!     target/release/examples/pool_instructions
-//! callgrind_annotate /tmp/cg.out | grep measure_
+//! for c in tickmem slotmap slotmap_dense slotmap_hop thunderdome; do
+//!   for op in insert get remove iter iter_sparse; do
+//!     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.$c.$op \
+//!         --collect-atstart=no --toggle-collect='pool_instructions::measure_*' \
+//!         target/release/examples/pool_instructions $c $op 2>&1 | grep refs
+//!   done
+//! done
 //! ```
 //!
-//! Each `measure_*` function runs its body `ROUNDS` times on the same
-//! inputs as the criterion bench (setup is outside the counted functions).
+//! Each run measures one body for one container, `ROUNDS` times, on the
+//! same inputs as the criterion bench (setup is outside the counted
+//! functions). Divide by `ROUNDS * 10_000` for instructions per item
+//! (`iter_sparse`: per inserted item).
 
 use std::hint::black_box;
 
@@ -69,15 +74,28 @@ fn measure_iter_sparse<C: Container>(pool: &C) -> u64 {
     (0..ROUNDS).map(|_| black_box(pool).sum()).sum()
 }
 
-fn run<C: Container>(items: &[Item], order: &[usize]) {
-    black_box(measure_insert::<C>(items));
-    let (pool, keys) = filled::<C>(items);
-    let shuffled_keys: Vec<C::Key> = order.iter().map(|&i| keys[i]).collect();
-    black_box(measure_get(&pool, &shuffled_keys));
-    let (mut pool, mut keys) = filled::<C>(items);
-    measure_remove(&mut pool, &mut keys, items, &order[..N / 2]);
-    black_box(measure_iter(&pool));
-    black_box(measure_iter_sparse(&sparse::<C>(items, order)));
+fn run<C: Container>(op: &str, items: &[Item], order: &[usize]) {
+    match op {
+        "insert" => {
+            black_box(measure_insert::<C>(items));
+        }
+        "get" => {
+            let (pool, keys) = filled::<C>(items);
+            let shuffled_keys: Vec<C::Key> = order.iter().map(|&i| keys[i]).collect();
+            black_box(measure_get(&pool, &shuffled_keys));
+        }
+        "remove" => {
+            let (mut pool, mut keys) = filled::<C>(items);
+            measure_remove(&mut pool, &mut keys, items, &order[..N / 2]);
+        }
+        "iter" => {
+            black_box(measure_iter(&filled::<C>(items).0));
+        }
+        "iter_sparse" => {
+            black_box(measure_iter_sparse(&sparse::<C>(items, order)));
+        }
+        _ => panic!("unknown op {op}: insert, get, remove, iter or iter_sparse"),
+    }
 }
 
 #[expect(
@@ -87,11 +105,18 @@ fn run<C: Container>(items: &[Item], order: &[usize]) {
 type Hop = slotmap::HopSlotMap<DefaultKey, Item>;
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [container, op] = [0, 1].map(|i| args.get(i).map_or("", String::as_str));
     let items = items();
     let order = shuffled(N, SEED ^ 1);
-    run::<Pool<Item>>(&items, &order);
-    run::<SlotMap<DefaultKey, Item>>(&items, &order);
-    run::<DenseSlotMap<DefaultKey, Item>>(&items, &order);
-    run::<Hop>(&items, &order);
-    run::<thunderdome::Arena<Item>>(&items, &order);
+    match container {
+        "tickmem" => run::<Pool<Item>>(op, &items, &order),
+        "slotmap" => run::<SlotMap<DefaultKey, Item>>(op, &items, &order),
+        "slotmap_dense" => run::<DenseSlotMap<DefaultKey, Item>>(op, &items, &order),
+        "slotmap_hop" => run::<Hop>(op, &items, &order),
+        "thunderdome" => run::<thunderdome::Arena<Item>>(op, &items, &order),
+        _ => panic!(
+            "usage: pool_instructions <tickmem|slotmap|slotmap_dense|slotmap_hop|thunderdome> <op>"
+        ),
+    }
 }

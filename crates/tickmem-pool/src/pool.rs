@@ -523,10 +523,21 @@ impl<T> Pool<T> {
     #[inline]
     #[track_caller]
     pub fn insert(&mut self, value: T) -> Handle<T> {
-        if self.is_full() {
+        let index = self.free_head;
+        if let Some(slot) = self.slots.get_mut(index as usize) {
+            // The free list holds vacant, unretired slots: generation != 0.
+            let generation = nonzero_generation(slot.generation);
+            self.free_head = slot.link & !VACANT;
+            slot.value.write(value);
+            slot.link = OCCUPIED;
+            self.len += 1;
+            self.set_bit(index as usize);
+            return Handle::new(index, generation);
+        }
+        if self.slots.len() >= self.slot_limit as usize {
             full_panic(value, self.full_capacity())
         }
-        self.insert_with_room(value)
+        self.push_slot(value)
     }
 
     /// Inserts `value` and returns its handle, or gives `value` back in a
@@ -563,6 +574,10 @@ impl<T> Pool<T> {
         Ok(self.insert_with_room(value))
     }
 
+    // (`insert` and `try_insert` do not call one another: a value passed
+    // through a `Result` was copied through the stack in overlapping pieces
+    // that stalled on store forwarding, tripling the cost of `insert`.)
+
     /// Makes sure a new slot (and its bitmap word) can be pushed without
     /// allocating, asking the allocator without aborting if it refuses.
     #[inline]
@@ -584,19 +599,8 @@ impl<T> Pool<T> {
         self.slots.try_reserve(1)
     }
 
-    /// `true` when no slot is free and no slot may be created.
-    ///
-    /// (`insert` and `try_insert` check this first and then insert, rather
-    /// than one calling the other: a value passed through a `Result` was
-    /// copied through the stack in overlapping pieces that stalled on
-    /// store forwarding, tripling the cost of `insert`.)
-    #[inline(always)]
-    fn is_full(&self) -> bool {
-        self.free_head == NO_FREE && self.slots.len() >= self.slot_limit as usize
-    }
-
     /// Inserts `value` into the most recently freed slot, or else into a new
-    /// slot. The caller checked `!is_full()`.
+    /// slot. The caller checked that there is room.
     #[inline(always)]
     fn insert_with_room(&mut self, value: T) -> Handle<T> {
         let index = self.free_head;
@@ -787,10 +791,21 @@ impl<T> Pool<T> {
         if !slot.holds(handle.generation()) {
             return None;
         }
-        // SAFETY: the slot is occupied, so its value is initialised; `vacate`
-        // marks it vacant right below, so the value is never read again.
+        // SAFETY: the slot is occupied, so its value is initialised; it is
+        // marked vacant right below, so the value is never read again.
         let value = unsafe { slot.value.assume_init_read() };
-        self.vacate(index);
+        // `vacate`, without indexing the slot table again.
+        if slot.generation == u32::MAX {
+            slot.generation = 0;
+            slot.link = VACANT | NO_FREE;
+            self.retired += 1;
+        } else {
+            slot.generation += 1;
+            slot.link = VACANT | self.free_head;
+            self.free_head = index;
+        }
+        self.len -= 1;
+        self.clear_bit(index as usize);
         Some(value)
     }
 

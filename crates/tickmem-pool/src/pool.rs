@@ -237,7 +237,8 @@ impl<T> Pool<T> {
     /// use tickmem_pool::Pool;
     /// assert!(Pool::<u8>::try_with_capacity(64).is_ok());
     /// assert!(Pool::<u8>::try_with_capacity(1 << 31).is_err());
-    /// assert!(Pool::<[u64; 1 << 20]>::try_with_capacity(1 << 30).is_err());
+    /// // 2^30 slots of 1 TiB each: more than the address space.
+    /// assert!(Pool::<[u8; 1 << 40]>::try_with_capacity(1 << 30).is_err());
     /// ```
     pub fn try_with_capacity(capacity: usize) -> Result<Self, CapacityError> {
         let mut pool = Self::new();

@@ -1,6 +1,8 @@
 //! Shared helpers for the tickmem criterion benches (seeded inputs, the
 //! glibc "second thread" warm-up). The benches themselves live in `benches/`.
 
+pub mod pool_common;
+
 /// A small, fast, seeded PRNG (SplitMix64) so every bench sees the same inputs.
 #[derive(Debug, Clone)]
 pub struct SplitMix64(u64);

@@ -6,8 +6,10 @@ use core::marker::PhantomData;
 
 /// Returned by [`Pool::try_insert`](crate::Pool::try_insert) when the pool
 /// has no room: a [fixed](crate::Pool::fixed) pool holding `capacity` values,
-/// or (in practice never) a growable pool that has used all 2<sup>31</sup> − 1
-/// slot indices. The value that did not fit is inside; take it back with
+/// a growable pool whose growth the global allocator refused (holding
+/// `capacity` values, all it could without growing), or (in practice never)
+/// a growable pool that has used all 2<sup>31</sup> − 1 slot indices. The
+/// value that did not fit is inside; take it back with
 /// [`into_inner`](Self::into_inner).
 ///
 /// # Examples
@@ -40,7 +42,7 @@ impl<T> PoolFull<T> {
         &self.value
     }
 
-    /// How many values the pool holds at most (all of them were live).
+    /// How many values the pool held when it refused (all of them live).
     #[must_use]
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -90,3 +92,75 @@ impl<T> fmt::Debug for PoolFull<T> {
 }
 
 impl<T> std::error::Error for PoolFull<T> {}
+
+/// Returned by [`Pool::try_with_capacity`](crate::Pool::try_with_capacity),
+/// [`Pool::try_fixed`](crate::Pool::try_fixed) and
+/// [`Pool::try_reserve`](crate::Pool::try_reserve) when the room asked for
+/// cannot be had: more values than the pool can ever hold (a fixed pool's
+/// capacity, or 2<sup>31</sup> − 1), more bytes than the address space, or
+/// an allocation the global allocator refused. Nothing was allocated.
+///
+/// # Examples
+///
+/// ```
+/// use tickmem_pool::Pool;
+///
+/// let err = Pool::<u64>::try_with_capacity(usize::MAX).unwrap_err();
+/// assert_eq!(err.requested(), usize::MAX);
+/// assert!(err.to_string().contains("at most 2147483647 values"), "{err}");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct CapacityError {
+    pub(crate) type_name: &'static str,
+    pub(crate) requested: usize,
+    pub(crate) reason: CapacityReason,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CapacityReason {
+    /// More values than the pool may hold.
+    TooMany { max: usize },
+    /// The slot table would not fit the address space, or the allocator
+    /// refused it.
+    Alloc { bytes: Option<usize> },
+}
+
+impl CapacityError {
+    /// The number of values room was asked for (in total, for a new pool;
+    /// in addition to the live ones, for `try_reserve`).
+    #[must_use]
+    pub fn requested(&self) -> usize {
+        self.requested
+    }
+}
+
+impl fmt::Display for CapacityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Pool<{}>: no room for {} values: ",
+            self.type_name, self.requested
+        )?;
+        match self.reason {
+            CapacityReason::TooMany { max } => write!(f, "this pool holds at most {max} values"),
+            CapacityReason::Alloc { bytes: Some(bytes) } => {
+                write!(f, "the allocator refused {bytes} bytes")
+            }
+            CapacityReason::Alloc { bytes: None } => {
+                write!(f, "the slot table would exceed the address space")
+            }
+        }
+    }
+}
+
+impl fmt::Debug for CapacityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CapacityError")
+            .field("type", &self.type_name)
+            .field("requested", &self.requested)
+            .field("reason", &self.reason)
+            .finish()
+    }
+}
+
+impl std::error::Error for CapacityError {}

@@ -1,70 +1,108 @@
-//! [`Pool<T>`]: a typed pool with dense storage and a slot table.
+//! [`Pool<T>`]: a typed pool whose values live in their slots, with an
+//! occupancy bitmap for iteration.
 //!
 //! # Layout
 //!
 //! ```text
-//! values:  Vec<T>          [ v0 | v1 | v2 | ... ]   live values, packed (no holes)
-//! handles: Vec<Handle<T>>  [ h0 | h1 | h2 | ... ]   handle of values[i], in step with `values`
-//! slots:   Vec<Slot>       { generation: u32, link: u32 } per slot ever used
-//!                          occupied: link = position in `values`
-//!                          vacant:   link = bit 31 | next vacant slot (free list)
+//! slots:    Vec<Slot<T>>  { value: MaybeUninit<T>, generation: u32, link: u32 } per slot ever used
+//!                         occupied: generation of the value's handle, link = 0, value initialised
+//!                         vacant:   generation the next value gets, link = VACANT | next free slot
+//!                         retired:  generation 0, link = VACANT | NO_FREE
+//! occupied: Vec<u64>      bit i set <=> slot i holds a value
 //! ```
 //!
-//! A handle names a slot; the slot names a position in `values`. Removal
-//! swaps the last value into the hole (`swap_remove`) and updates that value's
-//! slot, so `values` never has holes and iteration walks exactly `len()`
-//! packed values, at any occupancy. That is the point of this layout over the
-//! alternatives:
+//! A handle names a slot, and the value is in that slot: `get` is one bounds
+//! check, one 8-byte compare (generation and link together: a vacant slot's
+//! link is never 0, so even a forged handle carrying the generation a vacant
+//! slot will give next does not match) and the value's address. No second
+//! array, no second load: the same work as slotmap's `SlotMap`.
 //!
-//! * values inline in the slot table (slotmap's `SlotMap`, thunderdome)
-//!   make `get` one load instead of two, but iteration walks every slot,
-//!   vacant ones too: a pool at 10% occupancy reads ten times the memory it
-//!   needs, with a branch per slot;
-//! * skip fields (slotmap's `HopSlotMap`) jump over runs of vacant slots,
-//!   but live values stay scattered among dead ones, so iteration still loads
-//!   mostly dead cache lines when occupancy is low.
+//! Iteration walks the bitmap: a word per 64 slots, a `trailing_zeros` per
+//! live value, and words with all 64 slots live are walked as a plain range.
+//! Vacant slots are never touched.
 //!
-//! The dense arrays are walked as two parallel slices, which is as fast as
-//! iterating a `Vec<T>`. The cost is one extra indirection on `get`/`remove`
-//! and the `handles` array.
+//! # Invariants (what the `unsafe` blocks rely on)
 //!
-//! Per-slot memory: 8 bytes per slot ever used (the slot table keeps vacant
-//! slots for their generation), plus `size_of::<T>() + 8` per live value
-//! (the value and its handle). For a 32-byte `T`: 48 bytes per live value,
-//! the same as slotmap's `DenseSlotMap`; `SlotMap` needs 40 per slot.
+//! 1. Bit `i` of `occupied` is set **iff** slot `i` exists and is occupied,
+//!    and an occupied slot's `value` is initialised. (`occupied` may have
+//!    fewer words than `slots.len() / 64` rounded up only where every slot
+//!    past its end is vacant: after a leaked [`Drain`].)
+//! 2. The number of set bits is `len`.
+//! 3. An occupied slot's `link` is `OCCUPIED` (0) and its `generation` is not
+//!    0; a vacant slot's `link` has bit 31 set.
+//!
+//! Every change keeps them before any user code runs (a value's `Drop` or
+//! `Clone`, a `retain` predicate): a value is marked vacant before it is
+//! dropped, and marked occupied only after it is written.
 //!
 //! # Generations
 //!
 //! An occupied slot's generation is the generation of its value's handle. On
 //! removal it advances by one, so the removed handle no longer matches; the
-//! next value in that slot gets the new generation. A vacant slot's handles
-//! cannot match even when a forged handle (from bits) carries the upcoming
-//! generation, because the vacant link has bit 31 set and so is never a valid
-//! position in `values`. A slot whose generation is `u32::MAX` is retired
-//! on removal (generation 0, which no handle has) and never enters the free
-//! list again.
+//! next value in that slot gets the new generation. A slot whose generation
+//! is `u32::MAX` is retired on removal (generation 0, which no handle has)
+//! and never enters the free list again.
 
 use core::any::type_name;
 use core::fmt;
+use core::mem::{self, MaybeUninit};
 use core::num::NonZeroU32;
 use core::ops::{Index, IndexMut};
+use std::collections::TryReserveError;
 
-use crate::error::{FullMessage, PoolFull};
+use crate::bits::{BitCursor, WORD_BITS};
+use crate::error::{CapacityError, CapacityReason, FullMessage, PoolFull};
 use crate::handle::{Handle, MAX_SLOTS};
 use crate::iter::{Drain, Handles, IntoIter, Iter, IterMut, Values, ValuesMut};
 
 /// Bit 31 of a slot's link marks a vacant slot.
 pub(crate) const VACANT: u32 = 1 << 31;
+/// The link of an occupied slot.
+pub(crate) const OCCUPIED: u32 = 0;
 /// Free-list terminator (not a valid slot index).
 pub(crate) const NO_FREE: u32 = MAX_SLOTS;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Slot {
+/// One slot: a value (if occupied) with its generation. `repr(C)` keeps
+/// `generation` and `link` adjacent, so `holds` compares them as one word.
+///
+/// The value comes first so that writing it is a plain copy to the slot's
+/// start (with the metadata first, the compiler copied 32-byte values
+/// through misaligned, overlapping stack stores and stalled on them).
+#[repr(C)]
+pub(crate) struct Slot<T> {
+    /// Initialised exactly when the slot is occupied.
+    pub(crate) value: MaybeUninit<T>,
     /// Occupied: the generation of the live value's handle. Vacant: the
     /// generation the next value will get, or 0 when the slot is retired.
     pub(crate) generation: u32,
-    /// Occupied: position in `values`. Vacant: `VACANT | next free slot`.
+    /// Occupied: `OCCUPIED`. Vacant: `VACANT | next free slot`.
     pub(crate) link: u32,
+}
+
+impl<T> Slot<T> {
+    /// A vacant slot that is on no free list (yet).
+    #[cfg(feature = "serde")]
+    #[inline]
+    pub(crate) const fn vacant(generation: u32) -> Self {
+        Self {
+            generation,
+            link: VACANT | NO_FREE,
+            value: MaybeUninit::uninit(),
+        }
+    }
+
+    /// `true` when the slot is occupied by the value of generation
+    /// `generation`.
+    #[inline(always)]
+    pub(crate) fn holds(&self, generation: u32) -> bool {
+        // One 64-bit compare: (link, generation) == (OCCUPIED, generation).
+        (u64::from(self.link) << 32 | u64::from(self.generation)) == u64::from(generation)
+    }
+
+    #[inline(always)]
+    pub(crate) fn is_occupied(&self) -> bool {
+        self.link == OCCUPIED
+    }
 }
 
 /// A pool of `T` values named by [`Handle<T>`]s that never dangle.
@@ -78,11 +116,11 @@ pub(crate) struct Slot {
 /// * [`Pool::fixed`] allocates once and never again: when it is full,
 ///   [`try_insert`](Pool::try_insert) hands the value back in a [`PoolFull`].
 ///
-/// Values are stored densely (see the crate docs for the layout):
-/// [`iter`](Pool::iter) and [`values`](Pool::values) walk exactly
-/// [`len`](Pool::len) packed values whatever the occupancy. The iteration
-/// order is unspecified: it is insertion order until the first removal,
-/// which moves the last value into the hole.
+/// Each value lives in its slot, next to its generation: a lookup is one
+/// compare and one address computation. [`iter`](Pool::iter) and
+/// [`values`](Pool::values) walk an occupancy bitmap, so they touch only live
+/// slots whatever the occupancy. The iteration order is slot order (the
+/// order of [`Handle::index`]).
 ///
 /// # Examples
 ///
@@ -117,16 +155,18 @@ pub(crate) struct Slot {
 /// println!("{r}");
 /// ```
 pub struct Pool<T> {
-    pub(crate) values: Vec<T>,
-    pub(crate) handles: Vec<Handle<T>>,
-    pub(crate) slots: Vec<Slot>,
+    pub(crate) slots: Vec<Slot<T>>,
+    /// Occupancy bitmap: see the module docs' invariants.
+    pub(crate) occupied: Vec<u64>,
+    /// Live values (set bits of `occupied`).
+    pub(crate) len: u32,
     /// Head of the free list of vacant slots (LIFO), or `NO_FREE`.
     pub(crate) free_head: u32,
     /// Slots this pool may create: `MAX_SLOTS`, or the capacity of a fixed pool.
     pub(crate) slot_limit: u32,
-    pub(crate) fixed: bool,
     /// Slots retired because their generation ran out.
     pub(crate) retired: u32,
+    pub(crate) fixed: bool,
     /// Generation of a newly created slot's first value (1, except in tests).
     pub(crate) first_generation: NonZeroU32,
 }
@@ -144,13 +184,13 @@ impl<T> Pool<T> {
     #[must_use]
     pub const fn new() -> Self {
         Self {
-            values: Vec::new(),
-            handles: Vec::new(),
             slots: Vec::new(),
+            occupied: Vec::new(),
+            len: 0,
             free_head: NO_FREE,
             slot_limit: MAX_SLOTS,
-            fixed: false,
             retired: 0,
+            fixed: false,
             first_generation: NonZeroU32::MIN,
         }
     }
@@ -158,21 +198,52 @@ impl<T> Pool<T> {
     /// An empty growable pool with room for at least `capacity` values before
     /// it reallocates.
     ///
+    /// # Panics
+    ///
+    /// Before allocating anything, if `capacity` is more than a pool can hold
+    /// (2<sup>31</sup> − 1 values) or its slot table would not fit the
+    /// address space; if the global allocator refuses the memory. Use
+    /// [`try_with_capacity`](Self::try_with_capacity) to get an error instead.
+    ///
     /// # Examples
     ///
     /// ```
     /// let pool: tickmem_pool::Pool<u32> = tickmem_pool::Pool::with_capacity(100);
     /// assert!(pool.capacity() >= 100);
     /// ```
+    ///
+    /// ```should_panic
+    /// // panics: "Pool<u8>: no room for 18446744073709551615 values: this pool holds at most 2147483647 values"
+    /// let _ = tickmem_pool::Pool::<u8>::with_capacity(usize::MAX);
+    /// ```
     #[must_use]
+    #[track_caller]
     pub fn with_capacity(capacity: usize) -> Self {
-        let capacity = capacity.min(MAX_SLOTS as usize);
-        Self {
-            values: Vec::with_capacity(capacity),
-            handles: Vec::with_capacity(capacity),
-            slots: Vec::with_capacity(capacity),
-            ..Self::new()
-        }
+        Self::try_with_capacity(capacity).unwrap_or_else(|e| capacity_panic(&e))
+    }
+
+    /// [`with_capacity`](Self::with_capacity) that returns an error instead of
+    /// panicking (nothing is allocated then).
+    ///
+    /// # Errors
+    ///
+    /// [`CapacityError`] when `capacity` is more than 2<sup>31</sup> − 1, when
+    /// the slot table would not fit the address space, or when the allocator
+    /// refuses the memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tickmem_pool::Pool;
+    /// assert!(Pool::<u8>::try_with_capacity(64).is_ok());
+    /// assert!(Pool::<u8>::try_with_capacity(1 << 31).is_err());
+    /// // 2^30 slots of 1 TiB each: more than the address space.
+    /// assert!(Pool::<[u8; 1 << 40]>::try_with_capacity(1 << 30).is_err());
+    /// ```
+    pub fn try_with_capacity(capacity: usize) -> Result<Self, CapacityError> {
+        let mut pool = Self::new();
+        pool.try_grow_to(capacity, capacity, false)?;
+        Ok(pool)
     }
 
     /// An empty pool that holds at most `capacity` values and never grows.
@@ -184,7 +255,10 @@ impl<T> Pool<T> {
     ///
     /// # Panics
     ///
-    /// If `capacity` is 2<sup>31</sup> − 1 or more (the handle index space).
+    /// Before allocating anything, if `capacity` is more than 2<sup>31</sup> −
+    /// 1 (the handle index space) or its slot table would not fit the address
+    /// space; if the global allocator refuses the memory. Use
+    /// [`try_fixed`](Self::try_fixed) to get an error instead.
     ///
     /// # Examples
     ///
@@ -198,17 +272,58 @@ impl<T> Pool<T> {
     #[must_use]
     #[track_caller]
     pub fn fixed(capacity: usize) -> Self {
-        assert!(
-            capacity < MAX_SLOTS as usize,
-            "Pool::<{}>::fixed({capacity}): a pool holds at most {} values",
-            type_name::<T>(),
-            MAX_SLOTS - 1,
-        );
-        Self {
-            slot_limit: capacity as u32,
-            fixed: true,
-            ..Self::with_capacity(capacity)
-        }
+        Self::try_fixed(capacity).unwrap_or_else(|e| capacity_panic(&e))
+    }
+
+    /// [`fixed`](Self::fixed) that returns an error instead of panicking
+    /// (nothing is allocated then).
+    ///
+    /// # Errors
+    ///
+    /// [`CapacityError`] when `capacity` is more than 2<sup>31</sup> − 1, when
+    /// the slot table would not fit the address space, or when the allocator
+    /// refuses the memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tickmem_pool::Pool;
+    /// assert_eq!(Pool::<u8>::try_fixed(3).unwrap().capacity(), 3);
+    /// let err = Pool::<u8>::try_fixed(usize::MAX).unwrap_err();
+    /// assert!(err.to_string().contains("at most 2147483647 values"));
+    /// ```
+    pub fn try_fixed(capacity: usize) -> Result<Self, CapacityError> {
+        let mut pool = Self::new();
+        pool.try_grow_to(capacity, capacity, true)?;
+        pool.slot_limit = capacity as u32; // checked by `try_grow_to`
+        pool.fixed = true;
+        Ok(pool)
+    }
+
+    /// A fixed pool of capacity `capacity` with no memory reserved yet: it
+    /// grows on demand up to `capacity` (what a deserializer builds, so that
+    /// untrusted data cannot make it reserve more than the data holds).
+    #[cfg(feature = "serde")]
+    pub(crate) fn fixed_lazy(capacity: u32) -> Self {
+        debug_assert!(capacity <= MAX_SLOTS);
+        let mut pool = Self::new();
+        pool.slot_limit = capacity;
+        pool.fixed = true;
+        pool
+    }
+
+    /// Puts `value` into vacant slot `index` (which exists) as the value of
+    /// generation `generation`, off any free list. For the deserializer,
+    /// which builds the free list afterwards.
+    #[cfg(feature = "serde")]
+    pub(crate) fn place(&mut self, index: u32, generation: NonZeroU32, value: T) {
+        let slot = &mut self.slots[index as usize];
+        debug_assert!(!slot.is_occupied());
+        slot.generation = generation.get();
+        slot.value.write(value);
+        slot.link = OCCUPIED;
+        self.len += 1;
+        self.set_bit(index as usize);
     }
 
     /// Test aid: slots created from now on give their first value the
@@ -233,7 +348,7 @@ impl<T> Pool<T> {
     #[inline]
     #[must_use]
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.len as usize
     }
 
     /// `true` when the pool holds no value.
@@ -249,12 +364,17 @@ impl<T> Pool<T> {
     #[inline]
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.len == 0
     }
 
-    /// How many values the pool can hold without allocating: for a fixed
-    /// pool, its capacity (less any slot retired after 2<sup>32</sup> uses);
-    /// for a growable pool, how far it goes before it reallocates.
+    /// How many values the pool can hold: for a fixed pool, its capacity
+    /// (less any slot retired after 2<sup>32</sup> − 1 uses); for a growable
+    /// pool, how far it goes before it reallocates.
+    ///
+    /// A fixed pool made by [`fixed`](Self::fixed) has all of it allocated;
+    /// one loaded with serde allocates only what its data holds and grows
+    /// on demand up to its capacity (call [`reserve`](Self::reserve) to
+    /// allocate the rest up front).
     ///
     /// # Examples
     ///
@@ -268,11 +388,12 @@ impl<T> Pool<T> {
         if self.fixed {
             self.slot_limit as usize - retired
         } else {
-            let slots = self.slots.capacity().min(self.slot_limit as usize) - retired;
-            self.values
+            let bits = self.occupied.capacity().saturating_mul(WORD_BITS);
+            self.slots
                 .capacity()
-                .min(self.handles.capacity())
-                .min(slots)
+                .min(bits)
+                .min(self.slot_limit as usize)
+                - retired
         }
     }
 
@@ -291,8 +412,17 @@ impl<T> Pool<T> {
         self.fixed
     }
 
-    /// Makes room for at least `additional` more values in a growable pool.
-    /// Does nothing on a fixed pool (its capacity never changes).
+    /// Makes room for at least `additional` more values, so that the next
+    /// `additional` inserts do not allocate. On a fixed pool, allocates what
+    /// is not allocated yet (see [`capacity`](Self::capacity)).
+    ///
+    /// # Panics
+    ///
+    /// Before allocating anything, if the pool can never hold
+    /// `len() + additional` values (a fixed pool's capacity, or 2<sup>31</sup>
+    /// − 1 values) or the slot table would not fit the address space; if the
+    /// allocator refuses the memory. Use [`try_reserve`](Self::try_reserve) to
+    /// get an error instead.
     ///
     /// # Examples
     ///
@@ -301,16 +431,76 @@ impl<T> Pool<T> {
     /// pool.reserve(10);
     /// assert!(pool.capacity() >= 10);
     /// ```
+    #[track_caller]
     pub fn reserve(&mut self, additional: usize) {
-        if self.fixed {
-            return;
+        if let Err(e) = self.try_reserve(additional) {
+            capacity_panic(&e)
         }
-        self.values.reserve(additional);
-        self.handles.reserve(additional);
-        let free = self.slots.len() - self.values.len() - self.retired as usize;
+    }
+
+    /// [`reserve`](Self::reserve) that returns an error instead of panicking
+    /// (nothing is allocated then).
+    ///
+    /// # Errors
+    ///
+    /// [`CapacityError`] when the pool can never hold `len() + additional`
+    /// values, when the slot table would not fit the address space, or when
+    /// the allocator refuses the memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = tickmem_pool::Pool::<u64>::fixed(4);
+    /// pool.insert(1);
+    /// assert!(pool.try_reserve(3).is_ok());
+    /// assert_eq!(pool.try_reserve(4).unwrap_err().requested(), 5);
+    /// ```
+    pub fn try_reserve(&mut self, additional: usize) -> Result<(), CapacityError> {
+        let free = self.slots.len() - self.len() - self.retired as usize;
         let new_slots = additional.saturating_sub(free);
-        let room = MAX_SLOTS as usize - self.slots.len();
-        self.slots.reserve(new_slots.min(room));
+        let total = self.slots.len().saturating_add(new_slots);
+        let requested = self.len().saturating_add(additional);
+        self.try_grow_to(total, requested, self.fixed)
+    }
+
+    /// Makes the slot table and the bitmap hold `total_slots` slots without
+    /// reallocating; `requested` (values) is what the error reports.
+    fn try_grow_to(
+        &mut self,
+        total_slots: usize,
+        requested: usize,
+        exact: bool,
+    ) -> Result<(), CapacityError> {
+        let error = |reason| CapacityError {
+            type_name: type_name::<T>(),
+            requested,
+            reason,
+        };
+        let limit = self.slot_limit as usize;
+        if total_slots > limit {
+            let max = limit - self.retired as usize;
+            return Err(error(CapacityReason::TooMany { max }));
+        }
+        let additional = total_slots.saturating_sub(self.slots.len());
+        if additional == 0 {
+            return Ok(());
+        }
+        let words = total_slots.div_ceil(WORD_BITS);
+        let bytes = total_slots
+            .checked_mul(size_of::<Slot<T>>())
+            .filter(|&b| b <= isize::MAX as usize)
+            .ok_or_else(|| error(CapacityReason::Alloc { bytes: None }))?;
+        let extra_words = words.saturating_sub(self.occupied.len());
+        let reserved = if exact {
+            self.slots
+                .try_reserve_exact(additional)
+                .and_then(|()| self.occupied.try_reserve_exact(extra_words))
+        } else {
+            self.slots
+                .try_reserve(additional)
+                .and_then(|()| self.occupied.try_reserve(extra_words))
+        };
+        reserved.map_err(|_| error(CapacityReason::Alloc { bytes: Some(bytes) }))
     }
 
     /// Inserts `value` and returns its handle.
@@ -334,16 +524,27 @@ impl<T> Pool<T> {
     #[inline]
     #[track_caller]
     pub fn insert(&mut self, value: T) -> Handle<T> {
-        let Some(handle) = self.claim_slot() else {
-            full_panic::<T>(self.full_capacity())
-        };
-        self.values.push(value);
-        self.handles.push(handle);
-        handle
+        let index = self.free_head;
+        if let Some(slot) = self.slots.get_mut(index as usize) {
+            // The free list holds vacant, unretired slots: generation != 0.
+            let generation = nonzero_generation(slot.generation);
+            self.free_head = slot.link & !VACANT;
+            slot.value.write(value);
+            slot.link = OCCUPIED;
+            self.len += 1;
+            self.set_bit(index as usize);
+            return Handle::new(index, generation);
+        }
+        if self.slots.len() >= self.slot_limit as usize {
+            full_panic(value, self.full_capacity())
+        }
+        self.push_slot(value)
     }
 
     /// Inserts `value` and returns its handle, or gives `value` back in a
-    /// [`PoolFull`] when the pool has no room.
+    /// [`PoolFull`] when the pool has no room (or, for a growable pool, when
+    /// the global allocator refuses to grow it: `try_insert` never panics or
+    /// aborts for lack of memory).
     ///
     /// # Examples
     ///
@@ -357,51 +558,106 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn try_insert(&mut self, value: T) -> Result<Handle<T>, PoolFull<T>> {
-        match self.claim_slot() {
-            Some(handle) => {
-                self.values.push(value);
-                self.handles.push(handle);
-                Ok(handle)
+        if self.free_head == NO_FREE {
+            if self.slots.len() >= self.slot_limit as usize {
+                return Err(PoolFull {
+                    value,
+                    capacity: self.full_capacity(),
+                });
             }
-            None => Err(PoolFull {
-                value,
-                capacity: self.full_capacity(),
-            }),
+            if self.try_room_to_push().is_err() {
+                return Err(PoolFull {
+                    value,
+                    capacity: self.capacity(),
+                });
+            }
+        }
+        Ok(self.insert_with_room(value))
+    }
+
+    // (`insert` and `try_insert` do not call one another: a value passed
+    // through a `Result` was copied through the stack in overlapping pieces
+    // that stalled on store forwarding, tripling the cost of `insert`.)
+
+    /// Makes sure a new slot (and its bitmap word) can be pushed without
+    /// allocating, asking the allocator without aborting if it refuses.
+    #[inline]
+    fn try_room_to_push(&mut self) -> Result<(), TryReserveError> {
+        if self.slots.len() == self.slots.capacity() {
+            self.try_grow_for_push()?;
+        }
+        if self.slots.len() / WORD_BITS >= self.occupied.len()
+            && self.occupied.len() == self.occupied.capacity()
+        {
+            self.occupied.try_reserve(1)?;
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn try_grow_for_push(&mut self) -> Result<(), TryReserveError> {
+        self.slots.try_reserve(1)
+    }
+
+    /// Inserts `value` into the most recently freed slot, or else into a new
+    /// slot. The caller checked that there is room.
+    #[inline(always)]
+    fn insert_with_room(&mut self, value: T) -> Handle<T> {
+        let index = self.free_head;
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return self.push_slot(value);
+        };
+        // The free list holds vacant, unretired slots: generation != 0.
+        let generation = nonzero_generation(slot.generation);
+        self.free_head = slot.link & !VACANT;
+        slot.value.write(value);
+        slot.link = OCCUPIED;
+        self.len += 1;
+        self.set_bit(index as usize);
+        Handle::new(index, generation)
+    }
+
+    /// Inserts `value` into a new slot at the end of the table. The caller
+    /// checked that the table may grow.
+    #[inline(always)]
+    fn push_slot(&mut self, value: T) -> Handle<T> {
+        let index = self.slots.len();
+        debug_assert!(index < self.slot_limit as usize);
+        let generation = self.first_generation;
+        self.slots.push(Slot {
+            value: MaybeUninit::new(value),
+            generation: generation.get(),
+            link: OCCUPIED,
+        });
+        self.len += 1;
+        self.set_bit(index);
+        Handle::new(index as u32, generation)
+    }
+
+    /// Marks slot `index` occupied in the bitmap.
+    #[inline(always)]
+    fn set_bit(&mut self, index: usize) {
+        match self.occupied.get_mut(index / WORD_BITS) {
+            Some(word) => *word |= 1 << (index % WORD_BITS),
+            None => self.set_bit_growing(index),
         }
     }
 
-    /// Takes a slot for a value about to be pushed at `values.len()` and
-    /// returns its handle, or `None` when the pool is full. The caller pushes
-    /// the value and the handle.
-    ///
-    /// `values` is made to have room first, so those pushes cannot fail after
-    /// the slot table has changed. (A fixed pool never grows here: its
-    /// `values` were allocated for all of its slots.) The value itself is not
-    /// touched here, so it is moved once, straight into `values`.
-    #[inline]
-    fn claim_slot(&mut self) -> Option<Handle<T>> {
-        let dense = self.values.len();
-        if dense == self.values.capacity() {
-            if self.free_head == NO_FREE && self.slots.len() >= self.slot_limit as usize {
-                return None;
-            }
-            self.grow_dense();
-        }
-        if let Some(slot) = self.slots.get_mut(self.free_head as usize) {
-            let handle = Handle::new(self.free_head, nonzero_generation(slot.generation));
-            self.free_head = slot.link & !VACANT;
-            slot.link = dense as u32;
-            Some(handle)
-        } else {
-            let index = self.slots.len();
-            if index >= self.slot_limit as usize {
-                return None;
-            }
-            self.slots.push(Slot {
-                generation: self.first_generation.get(),
-                link: dense as u32,
-            });
-            Some(Handle::new(index as u32, self.first_generation))
+    /// `set_bit` when the bitmap has no word for `index` yet: it grows (with
+    /// zeros: every slot past its end is vacant).
+    #[cold]
+    #[inline(never)]
+    fn set_bit_growing(&mut self, index: usize) {
+        self.occupied.resize(index / WORD_BITS + 1, 0);
+        self.occupied[index / WORD_BITS] |= 1 << (index % WORD_BITS);
+    }
+
+    /// Marks slot `index` vacant in the bitmap.
+    #[inline(always)]
+    fn clear_bit(&mut self, index: usize) {
+        if let Some(word) = self.occupied.get_mut(index / WORD_BITS) {
+            *word &= !(1 << (index % WORD_BITS));
         }
     }
 
@@ -409,24 +665,6 @@ impl<T> Pool<T> {
     #[cold]
     fn full_capacity(&self) -> usize {
         self.slot_limit as usize - self.retired as usize
-    }
-
-    /// Grows `values`, and `handles` to at least the same capacity.
-    #[cold]
-    #[inline(never)]
-    fn grow_dense(&mut self) {
-        self.values.reserve(1);
-        let want = self.values.capacity().min(MAX_SLOTS as usize);
-        self.handles
-            .reserve_exact(want.saturating_sub(self.handles.len()));
-    }
-
-    /// Position in `values` of `handle`'s value, if it is live.
-    #[inline]
-    fn dense_index(&self, handle: Handle<T>) -> Option<usize> {
-        let slot = self.slots.get(handle.index() as usize)?;
-        let dense = slot.link as usize;
-        (slot.generation == handle.generation() && dense < self.values.len()).then_some(dense)
     }
 
     /// The value of `handle`, or `None` if it was removed (or the handle is
@@ -445,9 +683,10 @@ impl<T> Pool<T> {
     #[must_use]
     pub fn get(&self, handle: Handle<T>) -> Option<&T> {
         let slot = self.slots.get(handle.index() as usize)?;
-        if slot.generation == handle.generation() {
-            // A vacant slot's link has bit 31 set: out of bounds here.
-            self.values.get(slot.link as usize)
+        if slot.holds(handle.generation()) {
+            // SAFETY: an occupied slot's value is initialised (invariant 1),
+            // and the shared borrow of `self` keeps it from being removed.
+            Some(unsafe { slot.value.assume_init_ref() })
         } else {
             None
         }
@@ -466,9 +705,11 @@ impl<T> Pool<T> {
     #[inline]
     #[must_use]
     pub fn get_mut(&mut self, handle: Handle<T>) -> Option<&mut T> {
-        let slot = self.slots.get(handle.index() as usize)?;
-        if slot.generation == handle.generation() {
-            self.values.get_mut(slot.link as usize)
+        let slot = self.slots.get_mut(handle.index() as usize)?;
+        if slot.holds(handle.generation()) {
+            // SAFETY: an occupied slot's value is initialised (invariant 1),
+            // and the borrow of `self` keeps it from being removed.
+            Some(unsafe { slot.value.assume_init_mut() })
         } else {
             None
         }
@@ -488,13 +729,15 @@ impl<T> Pool<T> {
     #[inline]
     #[must_use]
     pub fn contains(&self, handle: Handle<T>) -> bool {
-        self.dense_index(handle).is_some()
+        self.slots
+            .get(handle.index() as usize)
+            .is_some_and(|slot| slot.holds(handle.generation()))
     }
 
     /// Mutable references to the values of `N` distinct live handles at once.
     ///
-    /// `None` if any handle is stale, or if a handle appears twice (two
-    /// `&mut` to one value are never handed out).
+    /// `None` if any handle is stale, or if two handles name the same slot
+    /// (two `&mut` to one value are never handed out).
     ///
     /// # Examples
     ///
@@ -513,13 +756,21 @@ impl<T> Pool<T> {
         &mut self,
         handles: [Handle<T>; N],
     ) -> Option<[&mut T; N]> {
-        let mut dense = [0_usize; N];
-        for (d, handle) in dense.iter_mut().zip(handles) {
-            *d = self.dense_index(handle)?;
+        // Refuses out-of-range and repeated indices.
+        let slots = self
+            .slots
+            .get_disjoint_mut(handles.map(|h| h.index() as usize))
+            .ok()?;
+        if !slots
+            .iter()
+            .zip(handles)
+            .all(|(slot, h)| slot.holds(h.generation()))
+        {
+            return None;
         }
-        // Distinct live handles have distinct positions, so a repeated
-        // position means a repeated handle: `get_disjoint_mut` refuses it.
-        self.values.get_disjoint_mut(dense).ok()
+        // SAFETY: every slot holds a live value (checked just above), so its
+        // value is initialised (invariant 1); the slots are distinct.
+        Some(slots.map(|slot| unsafe { slot.value.assume_init_mut() }))
     }
 
     /// Removes `handle`'s value and returns it; `None` if it was already
@@ -536,26 +787,32 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn remove(&mut self, handle: Handle<T>) -> Option<T> {
-        let dense = self.dense_index(handle)?;
-        Some(self.remove_at(handle.index(), dense))
-    }
-
-    /// Vacates slot `index` (occupied, its value at `dense`) and returns the
-    /// value. The pool is consistent before the value is returned, so the
-    /// value's `Drop` may panic without harm.
-    #[inline]
-    fn remove_at(&mut self, index: u32, dense: usize) -> T {
-        self.vacate(index);
-        self.handles.swap_remove(dense);
-        let value = self.values.swap_remove(dense);
-        if let Some(moved) = self.handles.get(dense) {
-            self.slots[moved.index() as usize].link = dense as u32;
+        let index = handle.index();
+        let slot = self.slots.get_mut(index as usize)?;
+        if !slot.holds(handle.generation()) {
+            return None;
         }
-        value
+        // SAFETY: the slot is occupied, so its value is initialised; it is
+        // marked vacant right below, so the value is never read again.
+        let value = unsafe { slot.value.assume_init_read() };
+        // `vacate`, without indexing the slot table again.
+        if slot.generation == u32::MAX {
+            slot.generation = 0;
+            slot.link = VACANT | NO_FREE;
+            self.retired += 1;
+        } else {
+            slot.generation += 1;
+            slot.link = VACANT | self.free_head;
+            self.free_head = index;
+        }
+        self.len -= 1;
+        self.clear_bit(index as usize);
+        Some(value)
     }
 
-    /// Marks occupied slot `index` vacant: advances its generation and puts it
-    /// on the free list, or retires it if its generation is exhausted.
+    /// Marks occupied slot `index` vacant, its value already moved out:
+    /// advances its generation and puts it on the free list (or retires it
+    /// if its generation is exhausted), and clears its bit.
     #[inline]
     fn vacate(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
@@ -568,10 +825,12 @@ impl<T> Pool<T> {
             slot.link = VACANT | self.free_head;
             self.free_head = index;
         }
+        self.len -= 1;
+        self.clear_bit(index as usize);
     }
 
     /// Keeps the values for which `keep` returns `true` and removes (drops)
-    /// the others. Each live value is visited once, in unspecified order.
+    /// the others. Each live value is visited once, in slot order.
     ///
     /// The pool stays consistent if `keep` or a value's `Drop` panics: the
     /// values removed so far are gone, the others stay.
@@ -584,18 +843,29 @@ impl<T> Pool<T> {
     ///     *v *= 10;
     ///     *v % 20 == 0
     /// });
-    /// let mut left: Vec<_> = pool.values().copied().collect();
-    /// left.sort();
+    /// let left: Vec<_> = pool.values().copied().collect();
     /// assert_eq!(left, [20, 40, 60]);
     /// ```
     pub fn retain(&mut self, mut keep: impl FnMut(Handle<T>, &mut T) -> bool) {
-        let mut dense = 0;
-        while let Some(&handle) = self.handles.get(dense) {
-            if keep(handle, &mut self.values[dense]) {
-                dense += 1;
-            } else {
-                // The last value moves into `dense`: look at it next.
-                drop(self.remove_at(handle.index(), dense));
+        for word_index in 0..self.occupied.len() {
+            // A copy: removals below clear bits of the live word.
+            let mut word = self.occupied[word_index];
+            while word != 0 {
+                let index = word_index * WORD_BITS + word.trailing_zeros() as usize;
+                word &= word - 1;
+                let slot = &mut self.slots[index];
+                let handle = Handle::new(index as u32, nonzero_generation(slot.generation));
+                // SAFETY: bit `index` is set, so the slot is occupied and its
+                // value initialised (invariant 1).
+                let value = unsafe { slot.value.assume_init_mut() };
+                if !keep(handle, value) {
+                    // SAFETY: as above; `vacate` marks the slot vacant before
+                    // the value is dropped, so a panicking `Drop` leaves the
+                    // pool consistent and never drops it twice.
+                    let value = unsafe { slot.value.assume_init_read() };
+                    self.vacate(index as u32);
+                    drop(value);
+                }
             }
         }
     }
@@ -616,25 +886,16 @@ impl<T> Pool<T> {
     /// assert!(pool.is_empty() && !pool.contains(h));
     /// ```
     pub fn clear(&mut self) {
-        self.vacate_all();
-        self.handles.clear();
-        // `Vec::clear` sets the length to 0 before dropping, and keeps
-        // dropping the rest if one `Drop` panics.
-        self.values.clear();
+        drop(self.drain());
     }
 
-    fn vacate_all(&mut self) {
-        for dense in 0..self.handles.len() {
-            let index = self.handles[dense].index();
-            self.vacate(index);
-        }
-    }
-
-    /// Removes every value and yields it with its (now stale) handle.
+    /// Removes every value and yields it with its (now stale) handle, in slot
+    /// order.
     ///
     /// Every handle is stale as soon as `drain` is called; values not taken
-    /// from the iterator are dropped with it. (If the iterator is leaked with
-    /// `mem::forget`, the values are leaked too, and the pool is empty.)
+    /// from the iterator are dropped with it (if one's `Drop` panics, the
+    /// rest are still dropped). If the iterator is leaked with
+    /// `mem::forget`, the values are leaked too, and the pool is empty.
     ///
     /// # Examples
     ///
@@ -646,12 +907,31 @@ impl<T> Pool<T> {
     /// assert!(pool.is_empty() && !pool.contains(h));
     /// ```
     pub fn drain(&mut self) -> Drain<'_, T> {
-        self.vacate_all();
-        Drain::new(self.handles.drain(..), self.values.drain(..))
+        let len = self.len();
+        // The drain owns the bitmap from here: if it is leaked, the pool is
+        // left with no bitmap and every slot vacant (invariant 1 holds).
+        let words = mem::take(&mut self.occupied);
+        let cursor = BitCursor::new(&words, len);
+        // Vacate every slot (its value now belongs to the drain).
+        let mut vacating = cursor.clone();
+        while let Some(index) = vacating.next(&words) {
+            let slot = &mut self.slots[index];
+            if slot.generation == u32::MAX {
+                slot.generation = 0;
+                slot.link = VACANT | NO_FREE;
+                self.retired += 1;
+            } else {
+                slot.generation += 1;
+                slot.link = VACANT | self.free_head;
+                self.free_head = index as u32;
+            }
+        }
+        self.len = 0;
+        Drain::new(&mut self.slots, &mut self.occupied, words, cursor)
     }
 
-    /// Iterates over `(handle, &value)` for every live value, in unspecified
-    /// order. Walks exactly [`len`](Self::len) packed values.
+    /// Iterates over `(handle, &value)` for every live value, in slot order.
+    /// Touches only live slots (see the type docs).
     ///
     /// # Examples
     ///
@@ -659,17 +939,16 @@ impl<T> Pool<T> {
     /// let mut pool = tickmem_pool::Pool::new();
     /// let a = pool.insert(10);
     /// let b = pool.insert(20);
-    /// let mut seen: Vec<_> = pool.iter().map(|(h, &v)| (h, v)).collect();
-    /// seen.sort();
+    /// let seen: Vec<_> = pool.iter().map(|(h, &v)| (h, v)).collect();
     /// assert_eq!(seen, [(a, 10), (b, 20)]);
     /// ```
     #[inline]
     pub fn iter(&self) -> Iter<'_, T> {
-        Iter::new(self.handles.iter(), self.values.iter())
+        Iter::new(&self.slots, &self.occupied, self.len())
     }
 
-    /// Iterates over `(handle, &mut value)` for every live value, in
-    /// unspecified order.
+    /// Iterates over `(handle, &mut value)` for every live value, in slot
+    /// order.
     ///
     /// # Examples
     ///
@@ -683,11 +962,12 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn iter_mut(&mut self) -> IterMut<'_, T> {
-        IterMut::new(self.handles.iter(), self.values.iter_mut())
+        let len = self.len();
+        IterMut::new(&mut self.slots, &self.occupied, len)
     }
 
-    /// Iterates over every live value, in unspecified order (the same order
-    /// as [`iter`](Self::iter) and [`handles`](Self::handles)).
+    /// Iterates over every live value, in slot order (the same order as
+    /// [`iter`](Self::iter) and [`handles`](Self::handles)).
     ///
     /// # Examples
     ///
@@ -697,10 +977,11 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn values(&self) -> Values<'_, T> {
-        Values::new(self.values.iter())
+        Values::new(&self.slots, &self.occupied, self.len())
     }
 
-    /// Iterates mutably over every live value, in unspecified order.
+    /// Iterates mutably over every live value, in slot order: the fastest
+    /// way to update every value.
     ///
     /// # Examples
     ///
@@ -711,10 +992,11 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn values_mut(&mut self) -> ValuesMut<'_, T> {
-        ValuesMut::new(self.values.iter_mut())
+        let len = self.len();
+        ValuesMut::new(&mut self.slots, &self.occupied, len)
     }
 
-    /// Iterates over the handle of every live value, in unspecified order.
+    /// Iterates over the handle of every live value, in slot order.
     ///
     /// # Examples
     ///
@@ -725,15 +1007,23 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn handles(&self) -> Handles<'_, T> {
-        Handles::new(self.handles.iter())
+        Handles::new(&self.slots, &self.occupied, self.len())
     }
 }
 
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn full_panic<T>(capacity: usize) -> ! {
+fn full_panic<T>(value: T, capacity: usize) -> ! {
+    drop(value); // dropped before the panic starts
     panic!("{}", FullMessage::<T>::new(capacity))
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn capacity_panic(error: &CapacityError) -> ! {
+    panic!("{error}")
 }
 
 #[cold]
@@ -746,11 +1036,21 @@ fn stale_panic<T>(handle: Handle<T>) -> ! {
     )
 }
 
-/// An occupied slot's generation is never 0 (0 marks a retired slot, which is
-/// never on the free list).
+/// An occupied (or free-listed) slot's generation is never 0 (0 marks a
+/// retired slot, which is neither occupied nor on the free list).
 #[inline(always)]
-fn nonzero_generation(generation: u32) -> NonZeroU32 {
+pub(crate) fn nonzero_generation(generation: u32) -> NonZeroU32 {
     NonZeroU32::new(generation).unwrap_or(NonZeroU32::MIN)
+}
+
+/// Drops every live value. If one's `Drop` panics, the others are still
+/// dropped (a second panic aborts, as for `Vec`).
+impl<T> Drop for Pool<T> {
+    fn drop(&mut self) {
+        if mem::needs_drop::<T>() && self.len != 0 {
+            self.clear();
+        }
+    }
 }
 
 impl<T> Default for Pool<T> {
@@ -759,37 +1059,51 @@ impl<T> Default for Pool<T> {
     }
 }
 
-/// Clones the values, handles and slot table: every handle valid in `self`
-/// is valid in the clone, and a clone of a fixed pool is fixed (and allocated
-/// to its full capacity) too.
+/// Clones the values, generations and free list: every handle valid in
+/// `self` is valid in the clone, and a clone of a fixed pool is fixed (with
+/// as much memory allocated as the original) too.
+///
+/// If a value's `Clone` panics, the values cloned so far are dropped and
+/// `self` is untouched.
 impl<T: Clone> Clone for Pool<T> {
     fn clone(&self) -> Self {
-        let (values, handles, slots) = if self.fixed {
-            let capacity = self.slot_limit as usize;
-            let mut values = Vec::with_capacity(capacity);
-            values.extend_from_slice(&self.values);
-            let mut handles = Vec::with_capacity(capacity);
-            handles.extend_from_slice(&self.handles);
-            let mut slots = Vec::with_capacity(capacity);
-            slots.extend_from_slice(&self.slots);
-            (values, handles, slots)
+        let mut clone = Self::new();
+        // A fixed pool's clone has as much allocated as the original (all of
+        // it for `Pool::fixed`; what the data held for a deserialized one, so
+        // cloning untrusted data cannot reserve the capacity it claims).
+        clone.slots = Vec::with_capacity(if self.fixed {
+            self.slots.capacity().min(self.slot_limit as usize)
         } else {
-            (
-                self.values.clone(),
-                self.handles.clone(),
-                self.slots.clone(),
-            )
-        };
-        Self {
-            values,
-            handles,
-            slots,
-            free_head: self.free_head,
-            slot_limit: self.slot_limit,
-            fixed: self.fixed,
-            retired: self.retired,
-            first_generation: self.first_generation,
+            self.slots.len()
+        });
+        // Bits are set only once a value is written, so if `T::clone` panics
+        // the clone's `Drop` drops exactly the values cloned so far.
+        clone.occupied.resize(self.occupied.len(), 0);
+        for (index, slot) in self.slots.iter().enumerate() {
+            if slot.is_occupied() {
+                // SAFETY: an occupied slot's value is initialised (invariant 1).
+                let value = unsafe { slot.value.assume_init_ref() }.clone();
+                clone.slots.push(Slot {
+                    generation: slot.generation,
+                    link: OCCUPIED,
+                    value: MaybeUninit::new(value),
+                });
+                clone.len += 1;
+                clone.set_bit(index);
+            } else {
+                clone.slots.push(Slot {
+                    generation: slot.generation,
+                    link: slot.link,
+                    value: MaybeUninit::uninit(),
+                });
+            }
         }
+        clone.free_head = self.free_head;
+        clone.slot_limit = self.slot_limit;
+        clone.retired = self.retired;
+        clone.fixed = self.fixed;
+        clone.first_generation = self.first_generation;
+        clone
     }
 }
 
@@ -853,13 +1167,21 @@ impl<'a, T> IntoIterator for &'a mut Pool<T> {
     }
 }
 
-/// Consumes the pool, yielding `(handle, value)` for every live value.
+/// Consumes the pool, yielding `(handle, value)` for every live value, in
+/// slot order.
 impl<T> IntoIterator for Pool<T> {
     type Item = (Handle<T>, T);
     type IntoIter = IntoIter<T>;
 
-    fn into_iter(self) -> IntoIter<T> {
-        IntoIter::new(self.handles.into_iter(), self.values.into_iter())
+    fn into_iter(mut self) -> IntoIter<T> {
+        let len = self.len();
+        self.len = 0;
+        // `self` is left with no slots and no bits: its `Drop` does nothing.
+        IntoIter::new(
+            mem::take(&mut self.slots),
+            mem::take(&mut self.occupied),
+            len,
+        )
     }
 }
 
@@ -874,12 +1196,16 @@ impl<T> FromIterator<T> for Pool<T> {
 }
 
 /// Inserts every value (the handles are discarded; use
-/// [`insert`](Pool::insert) to keep them). Panics like `insert` when a fixed
+/// [`insert`](Pool::insert) to keep them). Panics like `insert` when the
 /// pool fills up.
 impl<T> Extend<T> for Pool<T> {
     fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
         let iter = iter.into_iter();
-        self.reserve(iter.size_hint().0);
+        // Reserve what the iterator promises, but never more than the pool
+        // can hold: a too-long iterator fails at the insert that finds the
+        // pool full, after filling it.
+        let room = self.slot_limit as usize - self.retired as usize - self.len();
+        let _ = self.try_reserve(iter.size_hint().0.min(room));
         for value in iter {
             self.insert(value);
         }

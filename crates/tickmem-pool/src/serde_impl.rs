@@ -135,34 +135,42 @@ macro_rules! invalid {
 
 fn build<T>(repr: PoolRepr<T>) -> Result<Pool<T>, Invalid> {
     let slot_count = repr.generations.len();
+    // Nothing is reserved beyond what the data holds: a fixed pool records
+    // its capacity and grows on demand up to it. So the memory a load takes
+    // is bounded by the size of the data, whatever capacity it claims.
     let mut pool = match repr.fixed_capacity {
-        Some(capacity) if capacity >= MAX_SLOTS => {
-            return Err(invalid!("fixed capacity {capacity} is {MAX_SLOTS} or more"));
+        Some(capacity) if capacity > MAX_SLOTS => {
+            return Err(invalid!(
+                "fixed capacity {capacity} is more than a pool can hold ({MAX_SLOTS})"
+            ));
         }
         Some(capacity) if slot_count > capacity as usize => {
             return Err(invalid!(
                 "{slot_count} slots do not fit a fixed pool of capacity {capacity}"
             ));
         }
-        Some(capacity) => Pool::fixed(capacity as usize),
-        None if slot_count >= MAX_SLOTS as usize => {
-            return Err(invalid!("{slot_count} slots is more than a pool can have"));
+        Some(capacity) => Pool::fixed_lazy(capacity),
+        None if slot_count > MAX_SLOTS as usize => {
+            return Err(invalid!(
+                "{slot_count} slots is more than a pool can have ({MAX_SLOTS})"
+            ));
         }
-        None => Pool::with_capacity(repr.values.len()),
+        None => Pool::new(),
     };
-    pool.slots.clear();
-    pool.slots
-        .extend(repr.generations.iter().map(|&generation| Slot {
-            generation,
-            link: VACANT | NO_FREE,
-        }));
+    pool.slots.reserve_exact(slot_count);
+    pool.slots.extend(
+        repr.generations
+            .iter()
+            .map(|&generation| Slot::vacant(generation)),
+    );
+    pool.occupied.resize(slot_count.div_ceil(64), 0);
     let mut claimed = vec![false; slot_count];
 
-    for (dense, (index, value)) in repr.values.into_iter().enumerate() {
+    // If a check below fails, dropping `pool` drops exactly the values placed
+    // so far (their bits are set), and `values` drops the rest.
+    for (index, value) in repr.values {
         let generation = claim(&pool.slots, &mut claimed, index, "a live value")?;
-        pool.slots[index as usize].link = dense as u32;
-        pool.handles.push(Handle::new(index, generation));
-        pool.values.push(value);
+        pool.place(index, generation, value);
     }
 
     pool.free_head = repr.free.first().copied().unwrap_or(NO_FREE);
@@ -188,8 +196,8 @@ fn build<T>(repr: PoolRepr<T>) -> Result<Pool<T>, Invalid> {
 }
 
 /// Claims slot `index` for a live value or the free list; returns its generation.
-fn claim(
-    slots: &[Slot],
+fn claim<T>(
+    slots: &[Slot<T>],
     claimed: &mut [bool],
     index: u32,
     what: &str,

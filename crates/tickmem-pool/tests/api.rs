@@ -71,9 +71,10 @@ fn debug_formats() {
     pool.remove(a);
     let c = pool.insert('c');
     assert_eq!(format!("{c:?}"), "0v2");
-    assert_eq!(format!("{:?}", pool.handles()), "[1v1, 0v2]");
-    assert_eq!(format!("{:?}", pool.values()), "['b', 'c']");
-    assert_eq!(format!("{:?}", pool.iter()), "{1v1: 'b', 0v2: 'c'}");
+    // Slot order.
+    assert_eq!(format!("{:?}", pool.handles()), "[0v2, 1v1]");
+    assert_eq!(format!("{:?}", pool.values()), "['c', 'b']");
+    assert_eq!(format!("{:?}", pool.iter()), "{0v2: 'c', 1v1: 'b'}");
     let full = Pool::<char>::fixed(0).try_insert('z').unwrap_err();
     assert_eq!(
         format!("{full:?}"),
@@ -233,7 +234,9 @@ fn insert_into_full_fixed_pool_panics() {
 }
 
 #[test]
-#[should_panic(expected = "a pool holds at most 2147483646 values")]
+#[should_panic(
+    expected = "Pool<()>: no room for 2147483648 values: this pool holds at most 2147483647 values"
+)]
 fn fixed_pool_larger_than_the_index_space_is_refused() {
     let _ = Pool::<()>::fixed(1 << 31);
 }
@@ -337,8 +340,22 @@ fn with_capacity_and_reserve() {
     pool.reserve(1000);
     assert!(pool.capacity() >= 1100);
     let mut fixed = Pool::<u64>::fixed(4);
-    fixed.reserve(100);
+    fixed.insert(1);
+    fixed.reserve(3);
     assert_eq!(fixed.capacity(), 4);
+    let err = fixed.try_reserve(4).unwrap_err();
+    assert_eq!(err.requested(), 5);
+    assert_eq!(
+        err.to_string(),
+        "Pool<u64>: no room for 5 values: this pool holds at most 4 values"
+    );
+    assert_eq!(fixed.capacity(), 4);
+}
+
+#[test]
+#[should_panic(expected = "Pool<u64>: no room for 100 values: this pool holds at most 4 values")]
+fn reserving_past_a_fixed_capacity_panics() {
+    Pool::<u64>::fixed(4).reserve(100);
 }
 
 #[test]

@@ -333,14 +333,24 @@ fn cases() -> u32 {
     if cfg!(miri) { 8 } else { 2000 }
 }
 
+/// Under Miri: few cases, and no failure file (Miri isolates the file
+/// system).
+fn config() -> ProptestConfig {
+    let mut config = ProptestConfig::with_cases(cases());
+    if cfg!(miri) {
+        config.failure_persistence = None;
+    }
+    config
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(config())]
 
     #[test]
     fn pool_matches_hashmap_model(
         kind in kind(),
         first in first_generation(),
-        ops in prop::collection::vec(op(), 1..80),
+        ops in prop::collection::vec(op(), 1..if cfg!(miri) { 30 } else { 80 }),
     ) {
         run(kind, first, ops)?;
     }

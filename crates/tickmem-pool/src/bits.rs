@@ -1,0 +1,198 @@
+//! The occupancy bitmap's cursor: walks the set bits of a `[u64]` from both
+//! ends. Every iterator of the pool is this cursor plus a way to turn a slot
+//! index into an item.
+
+/// Bit `i % 64` of word `i / 64` is set when slot `i` holds a value.
+pub(crate) const WORD_BITS: usize = u64::BITS as usize;
+
+/// Walks the set bits of a bitmap (given to each call, so the cursor itself
+/// borrows nothing) from the front and from the back, each index once.
+///
+/// Words `next_word..end_word` have not been looked at yet; `front` holds the
+/// bits of word `front_word` not yet yielded from the front, `back` those of
+/// word `back_word` not yet yielded from the back. `remaining` counts the set
+/// bits not yet yielded (the iterator's exact length).
+#[derive(Clone, Debug)]
+pub(crate) struct BitCursor {
+    front: u64,
+    front_word: usize,
+    back: u64,
+    back_word: usize,
+    next_word: usize,
+    end_word: usize,
+    remaining: usize,
+}
+
+impl BitCursor {
+    /// A cursor over `words` (of which `ones` bits are set).
+    #[inline]
+    pub(crate) fn new(words: &[u64], ones: usize) -> Self {
+        debug_assert_eq!(
+            words.iter().map(|w| w.count_ones() as usize).sum::<usize>(),
+            ones
+        );
+        Self {
+            front: 0,
+            front_word: 0,
+            back: 0,
+            back_word: 0,
+            next_word: 0,
+            end_word: words.len(),
+            remaining: ones,
+        }
+    }
+
+    /// Set bits not yet yielded.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.remaining
+    }
+
+    /// The lowest set bit not yet yielded. `words` must be the bitmap the
+    /// cursor was made for, unchanged.
+    #[inline]
+    pub(crate) fn next(&mut self, words: &[u64]) -> Option<usize> {
+        loop {
+            if self.front != 0 {
+                let bit = self.front.trailing_zeros() as usize;
+                self.front &= self.front - 1;
+                self.remaining -= 1;
+                return Some(self.front_word * WORD_BITS + bit);
+            }
+            if self.next_word < self.end_word {
+                self.front = words[self.next_word];
+                self.front_word = self.next_word;
+                self.next_word += 1;
+            } else if self.back != 0 {
+                self.front = core::mem::take(&mut self.back);
+                self.front_word = self.back_word;
+            } else {
+                return None;
+            }
+        }
+    }
+
+    /// The highest set bit not yet yielded.
+    #[inline]
+    pub(crate) fn next_back(&mut self, words: &[u64]) -> Option<usize> {
+        loop {
+            if self.back != 0 {
+                let bit = (u64::BITS - 1 - self.back.leading_zeros()) as usize;
+                self.back &= !(1 << bit);
+                self.remaining -= 1;
+                return Some(self.back_word * WORD_BITS + bit);
+            }
+            if self.next_word < self.end_word {
+                self.end_word -= 1;
+                self.back = words[self.end_word];
+                self.back_word = self.end_word;
+            } else if self.front != 0 {
+                self.back = core::mem::take(&mut self.front);
+                self.back_word = self.front_word;
+            } else {
+                return None;
+            }
+        }
+    }
+
+    /// Calls `f` on every set bit not yet yielded, lowest first. A full word
+    /// (64 live slots in a row) is walked as a plain index range, which the
+    /// compiler can unroll: dense pools iterate like a slice.
+    #[inline]
+    pub(crate) fn fold<B>(self, words: &[u64], init: B, mut f: impl FnMut(B, usize) -> B) -> B {
+        let mut acc = fold_word(init, self.front, self.front_word, &mut f);
+        for (offset, &word) in words[self.next_word..self.end_word].iter().enumerate() {
+            let base = (self.next_word + offset) * WORD_BITS;
+            if word == u64::MAX {
+                for index in base..base + WORD_BITS {
+                    acc = f(acc, index);
+                }
+            } else {
+                acc = fold_word(acc, word, self.next_word + offset, &mut f);
+            }
+        }
+        fold_word(acc, self.back, self.back_word, &mut f)
+    }
+}
+
+#[inline(always)]
+fn fold_word<B>(mut acc: B, mut word: u64, at: usize, f: &mut impl FnMut(B, usize) -> B) -> B {
+    let base = at * WORD_BITS;
+    while word != 0 {
+        let bit = word.trailing_zeros() as usize;
+        word &= word - 1;
+        acc = f(acc, base + bit);
+    }
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ones(words: &[u64]) -> Vec<usize> {
+        (0..words.len() * WORD_BITS)
+            .filter(|&i| words[i / WORD_BITS] >> (i % WORD_BITS) & 1 == 1)
+            .collect()
+    }
+
+    fn count(words: &[u64]) -> usize {
+        words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    #[test]
+    fn front_back_and_fold_agree_with_a_plain_scan() {
+        let cases: [&[u64]; 6] = [
+            &[],
+            &[0],
+            &[1 << 63 | 1],
+            &[u64::MAX, 0, 0b1011],
+            &[0, u64::MAX, 1 << 40, 0, 1],
+            &[0x8000_0000_0000_0001, 0x0F0F, u64::MAX, 0x10],
+        ];
+        for words in cases {
+            let want = ones(words);
+            let mut c = BitCursor::new(words, count(words));
+            let mut got = Vec::new();
+            while let Some(i) = c.next(words) {
+                got.push(i);
+                assert_eq!(c.len(), want.len() - got.len());
+            }
+            assert_eq!(got, want, "{words:x?}");
+
+            let mut c = BitCursor::new(words, count(words));
+            let mut back = Vec::new();
+            while let Some(i) = c.next_back(words) {
+                back.push(i);
+            }
+            back.reverse();
+            assert_eq!(back, want);
+
+            let folded = BitCursor::new(words, count(words)).fold(words, Vec::new(), |mut v, i| {
+                v.push(i);
+                v
+            });
+            assert_eq!(folded, want);
+
+            // Alternate ends, then fold the middle.
+            for split in 0..=want.len() {
+                let mut c = BitCursor::new(words, count(words));
+                let (mut front, mut back) = (Vec::new(), Vec::new());
+                for k in 0..split {
+                    if k % 2 == 0 {
+                        front.push(c.next(words).unwrap());
+                    } else {
+                        back.push(c.next_back(words).unwrap());
+                    }
+                }
+                let middle = c.fold(words, Vec::new(), |mut v, i| {
+                    v.push(i);
+                    v
+                });
+                back.reverse();
+                let all: Vec<_> = front.into_iter().chain(middle).chain(back).collect();
+                assert_eq!(all, want, "{words:x?} split {split}");
+            }
+        }
+    }
+}

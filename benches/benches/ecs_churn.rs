@@ -69,6 +69,19 @@ fn pool_churn(
     }
 }
 
+fn pool_churn_typed(
+    mut pool: PoolCommands<Bullet>,
+    q: Query<Entity, With<Bullet>>,
+    mut rng: ResMut<Rng>,
+) {
+    for e in &q {
+        pool.release(e);
+    }
+    for _ in 0..BULLETS {
+        pool.acquire_typed(rng.bullet());
+    }
+}
+
 fn pool_in_place(
     mut pool: PoolCommands<Bullet>,
     mut q: Query<(Entity, &mut Pos, &mut Vel), With<Bullet>>,
@@ -135,6 +148,7 @@ fn bench(c: &mut Criterion) {
 
     let (mut w, mut s) = world();
     s.add_systems(spawn_despawn);
+    tick(&mut w, &mut s);
     group.bench_function("spawn_despawn", |b| {
         b.iter(|| tick(black_box(&mut w), &mut s));
     });
@@ -143,6 +157,7 @@ fn bench(c: &mut Criterion) {
     let (mut w, mut s) = world();
     w.register_entity_pool::<Bullet>();
     s.add_systems(pool_churn);
+    tick(&mut w, &mut s);
     group.bench_function("entity_pool", |b| {
         b.iter(|| tick(black_box(&mut w), &mut s));
     });
@@ -150,7 +165,17 @@ fn bench(c: &mut Criterion) {
 
     let (mut w, mut s) = world();
     w.register_entity_pool::<Bullet>();
+    s.add_systems(pool_churn_typed);
+    tick(&mut w, &mut s);
+    group.bench_function("entity_pool_typed", |b| {
+        b.iter(|| tick(black_box(&mut w), &mut s));
+    });
+    check(&mut w);
+
+    let (mut w, mut s) = world();
+    w.register_entity_pool::<Bullet>();
     s.add_systems(pool_in_place);
+    tick(&mut w, &mut s);
     group.bench_function("entity_pool_in_place", |b| {
         b.iter(|| tick(black_box(&mut w), &mut s));
     });
@@ -159,6 +184,7 @@ fn bench(c: &mut Criterion) {
     let (mut w, mut s) = world();
     w.register_entity_pool::<Bullet>();
     s.add_systems((pool_release, pool_acquire).chain());
+    tick(&mut w, &mut s);
     group.bench_function("entity_pool_sync_point", |b| {
         b.iter(|| tick(black_box(&mut w), &mut s));
     });

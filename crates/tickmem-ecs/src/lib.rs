@@ -24,7 +24,8 @@ mod resources;
 
 pub use boundary::{TickmemWorldExt, install, install_with_config};
 pub use entity_pool::{
-    EntityPool, EntityPoolWorldExt, PoolCommands, ReleaseError, apply_entity_pool,
+    AdoptError, EntityPool, EntityPoolWorldExt, PoolBundle, PoolCommands, Pooled, ReleaseError,
+    ShrinkPolicy, apply_entity_pool,
 };
 pub use order::TickmemSet;
 #[cfg(feature = "bevy_app")]

@@ -3,42 +3,54 @@
 //!
 //! # How it works
 //!
-//! A pool owns every entity it ever spawned. [`release`](EntityPool::release)
-//! does not despawn: the entity is parked, i.e. given bevy's [`Disabled`]
-//! component, which hides it from every query that does not ask for
-//! `Disabled` explicitly. [`acquire`](EntityPool::acquire) hands a free entity
-//! back with the caller's components written over the old ones, or spawns one
-//! when none is free.
+//! A pool owns every entity it spawned or [adopted](EntityPool::adopt); they
+//! carry the [`Pooled`] marker. [`release`](EntityPool::release) does not
+//! despawn: the entity is parked, i.e. given bevy's
+//! [`Disabled`](bevy_ecs::entity_disabling::Disabled) component,
+//! which hides it from every query that does not ask for `Disabled`
+//! explicitly. The acquisitions hand a free entity back with the caller's
+//! components written over the old ones, or spawn one when none is free.
 //!
 //! Operations are recorded in the pool and applied to the [`World`] in one
 //! batch when the pool is *flushed*:
 //!
 //! * through [`PoolCommands`] (the system parameter), at the same sync point
-//!   as the system's [`Commands`];
+//!   as the system's [`Commands`](bevy_ecs::system::Commands);
 //! * by [`EntityPoolWorldExt::flush_entity_pool`] (or the
 //!   [`apply_entity_pool`] system);
 //! * at the latest, by the frame-boundary system at the start of the next
 //!   tick, for pools registered with
 //!   [`TickmemWorldExt::register_entity_pool`](crate::TickmemWorldExt::register_entity_pool).
 //!
-//! [`EntityPool::reuse`] (and [`PoolCommands::reuse`]) goes one step
-//! further for the hottest churn: it hands back a released entity as it is,
-//! for the caller to overwrite through its own `Query`, and records nothing.
-//!
 //! Batching is what makes the pool fast. An entity released and acquired
 //! again before the flush (a bullet dies, another is fired in the same tick)
-//! never changes archetype: its components are overwritten in place, in a
-//! batch, with no `Disabled` round trip. Only the net change between two
-//! flushes moves entities between the enabled and the parked tables
-//! (`Disabled` is a table component, so parking moves the entity's row to
-//! the table with a `Disabled` column: a copy of the row, no allocation once
-//! the tables have grown).
+//! never changes archetype: its components are overwritten in place, with no
+//! `Disabled` round trip. Only the net change between two flushes moves
+//! entities between the enabled and the parked tables (`Disabled` is a table
+//! component, so parking moves the entity's row to the table with a
+//! `Disabled` column: a copy of the row, no allocation once the tables have
+//! grown).
+//!
+//! # Three ways to get an entity back
+//!
+//! | method | writes the components | use it for |
+//! | --- | --- | --- |
+//! | [`reuse`](EntityPool::reuse) | you do, through your own `Query`; nothing is recorded | the hottest churn, when the system already queries the components (5–6× faster than spawn/despawn on the `ecs_churn` bench) |
+//! | [`acquire_typed`](EntityPool::acquire_typed) | the flush, by assignment through a cached typed query | bundles that are tuples of components ([`PoolBundle`]); the default choice (about 4× faster than spawn/despawn) |
+//! | [`acquire`](EntityPool::acquire) | the flush, by bevy's batch insertion | any bundle: nested bundles, `#[derive(Bundle)]` structs without a [`PoolBundle`] impl (about 2× faster than spawn/despawn) |
+//!
+//! `reuse` only hands out entities released since the last flush (it returns
+//! `None` otherwise: fall back to an acquisition). The two acquisitions
+//! behave the same (hooks and observers included: `acquire_typed` falls back
+//! to the insertion when the components have `on_insert`/`on_discard` hooks
+//! or `Insert`/`Discard` observers); the typed one skips bevy's type-erased
+//! bundle machinery, which is most of `acquire`'s cost.
 //!
 //! # Identity
 //!
 //! **An entity keeps its identity only while it is acquired.** After
 //! `release(e)`, the same `Entity` value (same index, same generation) may be
-//! handed out again by a later `acquire`, for a different object. Anything
+//! handed out again by a later acquisition, for a different object. Anything
 //! that kept `e` then refers to the new object; bevy cannot tell the
 //! difference. Do not keep pooled entities in long-lived references across a
 //! release (store a [`Handle`](tickmem_pool::Handle) from a `tickmem_pool::Pool`
@@ -48,9 +60,9 @@
 //!
 //! * Components are replaced, not added: `Added<T>` does not fire for a
 //!   recycled entity (`Changed<T>` does).
-//! * Components the entity gained after `acquire` (beyond the bundle) stay on
-//!   it while it is parked and after the next `acquire`; remove them before
-//!   `release` if they must not carry over.
+//! * Components the entity gained after it was acquired (beyond the bundle)
+//!   stay on it while it is parked and after the next acquisition; remove
+//!   them before `release` if they must not carry over.
 //! * Until the flush, a released entity is still visible to queries and an
 //!   acquired one does not have its new components yet, exactly like
 //!   entities despawned or spawned through `Commands`.
@@ -61,12 +73,39 @@
 //!   entity instead of none. Order such systems with
 //!   `chain_ignore_deferred()` / `after_ignore_deferred(..)`, or release and
 //!   acquire in the same system, to keep the fast path.
-//! * Do not despawn a pooled entity yourself: the pool notices at its next
-//!   flush, logs a warning and forgets the entity (counted in
-//!   [`EntityPool::lost`]), but an `Entity` it handed out in between refers to
-//!   nothing.
+//!
+//! # Despawned behind the pool's back
+//!
+//! Do not despawn a pooled entity yourself: release it. If you do, the
+//! [`Pooled`] marker's `on_remove` hook tells the pool at once: it forgets
+//! the entity ([`live`](EntityPool::live) or [`free`](EntityPool::free) drop
+//! by one, [`lost`](EntityPool::lost) counts it) and logs a warning at its
+//! next flush. (While the pool resource is taken out of the world with
+//! `World::resource_scope`, the hook cannot reach it; the pool then notices
+//! when the entity's next recorded operation finds it gone.) After
+//! `World::clear_entities`, insert a new pool: entity ids start over.
+//!
+//! # Shrinking and adopting
+//!
+//! A pool gives parked entities back (despawns them) when its demand stayed
+//! well below what it owns for a while: see [`ShrinkPolicy`] (applied once
+//! per tick by the frame boundary for registered pools, or by
+//! [`EntityPoolWorldExt::tick_entity_pool`]). Entities spawned elsewhere join
+//! a pool with [`adopt`](EntityPool::adopt); from then on they are released
+//! and recycled like the pool's own.
+//!
+//! # Panics in user code
+//!
+//! A component's `Drop`, a hook or an observer may panic during a flush. The
+//! pool stays consistent: the operations not applied yet stay recorded and
+//! the next flush applies them (and parks what was released), its counts
+//! match the world, and no entity is handed out twice.
 
-use std::any::{Any, TypeId};
+mod commands;
+mod flush;
+mod ops;
+mod shrink;
+
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -74,12 +113,15 @@ use bevy_ecs::bundle::{Bundle, NoBundleEffect};
 use bevy_ecs::change_detection::Tick;
 use bevy_ecs::component::Component;
 use bevy_ecs::entity::{Entity, EntityAllocator};
-use bevy_ecs::entity_disabling::Disabled;
 use bevy_ecs::resource::Resource;
-use bevy_ecs::system::{Commands, ResMut, SystemChangeTick, SystemParam};
-use bevy_ecs::world::World;
 
-use crate::names::short_type_name;
+pub use commands::{EntityPoolWorldExt, PoolCommands};
+pub use flush::Pooled;
+pub(crate) use flush::{flush_pool, tick_pool};
+pub use ops::PoolBundle;
+use ops::{OpKind, OpQueue};
+pub use shrink::ShrinkPolicy;
+use shrink::ShrinkTracker;
 
 /// A pool of recycled entities for objects created and destroyed in large
 /// numbers (bullets, particles, hit effects). `M` names the pool: usually the
@@ -88,9 +130,10 @@ use crate::names::short_type_name;
 /// Insert it with
 /// [`TickmemWorldExt::register_entity_pool`](crate::TickmemWorldExt::register_entity_pool)
 /// (which also reports its size in [`MemoryStats`](crate::MemoryStats) and
-/// Tracy), then use it from systems through [`PoolCommands`]. See the
-/// [module docs](crate::entity_pool) for how recycling works and what it means
-/// for entity identity.
+/// Tracy, and applies its [`ShrinkPolicy`] every tick), then use it from
+/// systems through [`PoolCommands`]. See the [module docs](crate::entity_pool)
+/// for how recycling works, which acquisition to use, and what it means for
+/// entity identity.
 ///
 /// # Examples
 ///
@@ -119,7 +162,10 @@ use crate::names::short_type_name;
 /// ```
 #[derive(Resource)]
 pub struct EntityPool<M: Component> {
-    /// Free entities that have `Disabled` in the world.
+    /// Free entities that have `Disabled` in the world. Like the two lists
+    /// below, it may hold stale entries (entities forgotten since, or listed
+    /// twice): an entry counts only while the entity's slot says it is free
+    /// in this list.
     parked: Vec<Entity>,
     /// Free entities released since the last flush that were acquired before
     /// it: they exist, enabled, with their components; parked at the next
@@ -128,21 +174,44 @@ pub struct EntityPool<M: Component> {
     /// Free entities acquired *and* released since the last flush: an
     /// operation on them is still pending, so they cannot be reused in place.
     released_pending: Vec<Entity>,
+    /// Free entities per list.
+    counts: [usize; 3],
+    /// Entries in the lists made stale by `forget` since the last compaction.
+    stale: usize,
     /// Counts flushes; an entity acquired in the current window has
     /// `Slot::Live(_, window)`.
     window: u32,
+    /// Set by a flush that panicked: entities to overwrite may have been
+    /// parked already.
+    recovering: bool,
     /// Per entity index: what the pool knows about the entity there.
     slots: Vec<Slot>,
-    /// Recorded acquisitions, applied at the next flush.
+    /// Recorded operations, applied at the next flush.
     ops: OpQueue,
     live: usize,
     spawned: u64,
+    adopted: u64,
     lost: u64,
+    /// Lost since the last warning.
+    lost_unreported: u64,
+    given_back: u64,
+    shrink_policy: ShrinkPolicy,
+    shrink: ShrinkTracker,
     /// Reused by flushes to collect entities found despawned.
     lost_scratch: Vec<Entity>,
+    /// Reused to collect the entities given back.
+    give_back_scratch: Vec<Entity>,
     /// `this_run` of the last system run that queued a flush command.
     flush_queued_at: Option<Tick>,
     _marker: PhantomData<fn() -> M>,
+}
+
+/// Which free list an entity is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum List {
+    Parked = 0,
+    Released = 1,
+    Pending = 2,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +219,7 @@ enum Slot {
     Vacant,
     /// Acquired, in the flush window given (see `EntityPool::window`).
     Live(Entity, u32),
-    Free(Entity),
+    Free(Entity, List),
 }
 
 /// Why [`EntityPool::try_release`] refused an entity.
@@ -183,13 +252,67 @@ impl fmt::Display for ReleaseError {
             ReleaseError::NotFromThisPool { pool, entity } => write!(
                 f,
                 "EntityPool<{pool}>: entity {entity} was not acquired from this pool \
-                 (release only entities this pool's acquire returned, to the same pool)"
+                 (release only entities this pool handed out or adopted, to the same pool; \
+                 adopt entities spawned elsewhere first)"
             ),
         }
     }
 }
 
 impl std::error::Error for ReleaseError {}
+
+/// Why an entity cannot be adopted by an [`EntityPool`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdoptError {
+    /// The pool owns the entity already (acquired or free).
+    AlreadyInThisPool {
+        /// The pool's type name.
+        pool: &'static str,
+        /// The entity.
+        entity: Entity,
+    },
+    /// Another pool owns the entity.
+    InAnotherPool {
+        /// The pool's type name.
+        pool: &'static str,
+        /// The owning pool's type name.
+        owner: &'static str,
+        /// The entity.
+        entity: Entity,
+    },
+    /// The entity does not exist (despawned, or not spawned yet).
+    NotSpawned {
+        /// The pool's type name.
+        pool: &'static str,
+        /// The entity.
+        entity: Entity,
+    },
+}
+
+impl fmt::Display for AdoptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdoptError::AlreadyInThisPool { pool, entity } => write!(
+                f,
+                "EntityPool<{pool}>: cannot adopt entity {entity}: the pool owns it already"
+            ),
+            AdoptError::InAnotherPool {
+                pool,
+                owner,
+                entity,
+            } => write!(
+                f,
+                "EntityPool<{pool}>: cannot adopt entity {entity}: it belongs to EntityPool<{owner}>"
+            ),
+            AdoptError::NotSpawned { pool, entity } => write!(
+                f,
+                "EntityPool<{pool}>: cannot adopt entity {entity}: it does not exist"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AdoptError {}
 
 impl<M: Component> Default for EntityPool<M> {
     fn default() -> Self {
@@ -202,39 +325,95 @@ impl<M: Component> fmt::Debug for EntityPool<M> {
         f.debug_struct("EntityPool")
             .field("marker", &std::any::type_name::<M>())
             .field("live", &self.live)
-            .field("parked", &self.parked.len())
-            .field(
-                "released",
-                &(self.released.len() + self.released_pending.len()),
-            )
+            .field("parked", &self.parked())
+            .field("released", &self.pending_releases())
             .field("pending_ops", &self.ops.len())
             .field("spawned", &self.spawned)
+            .field("adopted", &self.adopted)
             .field("lost", &self.lost)
+            .field("given_back", &self.given_back)
+            .field("shrink_policy", &self.shrink_policy)
             .finish()
     }
 }
 
 impl<M: Component> EntityPool<M> {
-    /// An empty pool. It spawns entities on demand; see
-    /// [`EntityPoolWorldExt::reserve_pooled`] to pre-warm it.
+    /// An empty pool with the default [`ShrinkPolicy`]. It spawns entities
+    /// on demand; see [`EntityPoolWorldExt::reserve_pooled`] to pre-warm it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bevy_ecs::prelude::*;
+    /// use tickmem_ecs::{EntityPool, ShrinkPolicy, TickmemWorldExt};
+    ///
+    /// #[derive(Component)]
+    /// struct Bullet;
+    ///
+    /// let mut world = World::new();
+    /// // A configured pool: insert it, then register it.
+    /// world.insert_resource(EntityPool::<Bullet>::new().with_shrink_policy(ShrinkPolicy::never()));
+    /// world.register_entity_pool::<Bullet>();
+    /// assert_eq!(world.resource::<EntityPool<Bullet>>().shrink_policy(), ShrinkPolicy::never());
+    /// ```
     pub fn new() -> Self {
         EntityPool {
             parked: Vec::new(),
             released: Vec::new(),
             released_pending: Vec::new(),
+            counts: [0; 3],
+            stale: 0,
             window: 0,
+            recovering: false,
             slots: Vec::new(),
             ops: OpQueue::default(),
             live: 0,
             spawned: 0,
+            adopted: 0,
             lost: 0,
+            lost_unreported: 0,
+            given_back: 0,
+            shrink_policy: ShrinkPolicy::default(),
+            shrink: ShrinkTracker::default(),
             lost_scratch: Vec::new(),
+            give_back_scratch: Vec::new(),
             flush_queued_at: None,
             _marker: PhantomData,
         }
     }
 
-    /// Entities acquired and not released.
+    /// This pool with `policy` (see [`set_shrink_policy`](Self::set_shrink_policy)).
+    pub fn with_shrink_policy(mut self, policy: ShrinkPolicy) -> Self {
+        self.shrink_policy = policy;
+        self
+    }
+
+    /// When the pool gives parked entities back ([`ShrinkPolicy`]); takes
+    /// effect at the next tick.
+    ///
+    /// ```
+    /// use bevy_ecs::prelude::*;
+    /// use tickmem_ecs::{EntityPool, ShrinkPolicy, TickmemWorldExt};
+    ///
+    /// #[derive(Component)]
+    /// struct Spark;
+    ///
+    /// let mut world = World::new();
+    /// world.register_entity_pool::<Spark>();
+    /// world
+    ///     .resource_mut::<EntityPool<Spark>>()
+    ///     .set_shrink_policy(ShrinkPolicy::after_quiet_ticks(60).headroom_percent(10));
+    /// ```
+    pub fn set_shrink_policy(&mut self, policy: ShrinkPolicy) {
+        self.shrink_policy = policy;
+    }
+
+    /// The pool's [`ShrinkPolicy`].
+    pub fn shrink_policy(&self) -> ShrinkPolicy {
+        self.shrink_policy
+    }
+
+    /// Entities acquired (or adopted) and not released.
     pub fn live(&self) -> usize {
         self.live
     }
@@ -242,20 +421,26 @@ impl<M: Component> EntityPool<M> {
     /// Free entities: parked, or released and waiting for the flush to park
     /// them. The next `free()` acquisitions spawn nothing.
     pub fn free(&self) -> usize {
-        self.parked.len() + self.released.len() + self.released_pending.len()
+        self.counts.iter().sum()
     }
 
-    /// Free entities that are parked (have [`Disabled`]) in the world.
+    /// Every entity the pool owns: [`live`](Self::live) + [`free`](Self::free).
+    pub fn owned(&self) -> usize {
+        self.live + self.free()
+    }
+
+    /// Free entities that are parked (have
+    /// [`Disabled`](bevy_ecs::entity_disabling::Disabled)) in the world.
     pub fn parked(&self) -> usize {
-        self.parked.len()
+        self.counts[List::Parked as usize]
     }
 
     /// Entities released since the last flush (still enabled in the world).
     pub fn pending_releases(&self) -> usize {
-        self.released.len() + self.released_pending.len()
+        self.counts[List::Released as usize] + self.counts[List::Pending as usize]
     }
 
-    /// Acquisitions recorded since the last flush.
+    /// Acquisitions and adoptions recorded since the last flush.
     pub fn pending_acquires(&self) -> usize {
         self.ops.len()
     }
@@ -266,14 +451,37 @@ impl<M: Component> EntityPool<M> {
         self.spawned
     }
 
+    /// Entities adopted in total (see [`adopt`](Self::adopt)).
+    pub fn adopted(&self) -> u64 {
+        self.adopted
+    }
+
     /// Entities the pool found despawned behind its back (see the
     /// [module docs](crate::entity_pool)).
     pub fn lost(&self) -> u64 {
         self.lost
     }
 
+    /// Parked entities the pool gave back (despawned) under its
+    /// [`ShrinkPolicy`] or [`EntityPoolWorldExt::shrink_entity_pool`].
+    pub fn given_back(&self) -> u64 {
+        self.given_back
+    }
+
+    /// Whether `entity` belongs to this pool (acquired or free).
+    pub fn owns(&self, entity: Entity) -> bool {
+        matches!(self.slot(entity), Slot::Live(e, _) | Slot::Free(e, _) if e == entity)
+    }
+
+    /// Whether `entity` is acquired from this pool (not released since).
+    pub fn is_live(&self, entity: Entity) -> bool {
+        matches!(self.slot(entity), Slot::Live(e, _) if e == entity)
+    }
+
     /// Take a free entity (or allocate a new one) for `bundle` and return it
-    /// now; the components are written at the next flush.
+    /// now; the components are written at the next flush by bevy's batch
+    /// insertion. Works for every bundle; for tuples of components,
+    /// [`acquire_typed`](Self::acquire_typed) is about twice as fast.
     ///
     /// Prefers an entity released since the last flush (its components are
     /// overwritten in place, no archetype move), then a parked one
@@ -283,24 +491,78 @@ impl<M: Component> EntityPool<M> {
     /// [`PoolCommands::acquire`] is the same, with the flush scheduled for
     /// you; from an exclusive system use
     /// [`EntityPoolWorldExt::acquire_pooled`].
+    ///
+    /// ```
+    /// use bevy_ecs::prelude::*;
+    /// use tickmem_ecs::{EntityPool, EntityPoolWorldExt, TickmemWorldExt};
+    ///
+    /// #[derive(Component)]
+    /// struct Spark(u32);
+    ///
+    /// let mut world = World::new();
+    /// world.register_entity_pool::<Spark>();
+    /// let e = world.resource_scope(|world, mut pool: Mut<EntityPool<Spark>>| {
+    ///     pool.acquire(world.entity_allocator(), Spark(7))
+    /// });
+    /// assert!(world.get::<Spark>(e).is_none()); // not written yet
+    /// world.flush_entity_pool::<Spark>();
+    /// assert_eq!(world.get::<Spark>(e).unwrap().0, 7);
+    /// ```
     pub fn acquire<B>(&mut self, allocator: &EntityAllocator, bundle: B) -> Entity
     where
         B: Bundle<Effect: NoBundleEffect>,
     {
-        self.acquire_with(|| allocator.alloc(), bundle)
+        let (entity, kind) = self.take(|| allocator.alloc());
+        self.ops.push_insert(kind, entity, bundle);
+        entity
     }
 
-    fn acquire_with<B>(&mut self, alloc: impl FnOnce() -> Entity, bundle: B) -> Entity
-    where
-        B: Bundle<Effect: NoBundleEffect>,
-    {
+    /// [`acquire`](Self::acquire), with the components written at the flush
+    /// by plain assignments through a cached typed query instead of bevy's
+    /// type-erased batch insertion (see [`PoolBundle`]): the fast way to
+    /// recycle a tuple of components.
+    ///
+    /// ```
+    /// use bevy_ecs::prelude::*;
+    /// use tickmem_ecs::{EntityPool, EntityPoolWorldExt, TickmemWorldExt};
+    ///
+    /// #[derive(Component)]
+    /// struct Bullet;
+    /// #[derive(Component)]
+    /// struct Pos(f32);
+    ///
+    /// let mut world = World::new();
+    /// world.register_entity_pool::<Bullet>();
+    /// let old = world.acquire_pooled::<Bullet, _>((Bullet, Pos(1.0)));
+    /// world.resource_scope(|world, mut pool: Mut<EntityPool<Bullet>>| {
+    ///     pool.release(old);
+    ///     let new = pool.acquire_typed(world.entity_allocator(), (Bullet, Pos(2.0)));
+    ///     assert_eq!(new, old);
+    /// });
+    /// world.flush_entity_pool::<Bullet>();
+    /// assert_eq!(world.get::<Pos>(old).unwrap().0, 2.0);
+    /// ```
+    pub fn acquire_typed<B: PoolBundle>(
+        &mut self,
+        allocator: &EntityAllocator,
+        bundle: B,
+    ) -> Entity {
+        let (entity, kind) = self.take(|| allocator.alloc());
+        self.ops.push_typed(kind, entity, bundle);
+        entity
+    }
+
+    /// Mark a free entity (or a new one from `alloc`) acquired; how the flush
+    /// must write it.
+    #[inline]
+    fn take(&mut self, alloc: impl FnOnce() -> Entity) -> (Entity, OpKind) {
         // Released entities with a pending operation first, so that those
         // `reuse` can take stay available.
-        let (entity, kind) = if let Some(e) = self.released_pending.pop() {
+        let (entity, kind) = if let Some(e) = self.pop_free(List::Pending) {
             (e, OpKind::Overwrite)
-        } else if let Some(e) = self.released.pop() {
+        } else if let Some(e) = self.pop_free(List::Released) {
             (e, OpKind::Overwrite)
-        } else if let Some(e) = self.parked.pop() {
+        } else if let Some(e) = self.pop_free(List::Parked) {
             (e, OpKind::Unpark)
         } else {
             self.spawned += 1;
@@ -308,8 +570,8 @@ impl<M: Component> EntityPool<M> {
         };
         self.set_slot(entity, Slot::Live(entity, self.window));
         self.live += 1;
-        self.ops.push(kind, entity, bundle);
-        entity
+        self.shrink.saw_live(self.live);
+        (entity, kind)
     }
 
     /// Take back, **for the caller to overwrite in place**, an entity
@@ -318,10 +580,10 @@ impl<M: Component> EntityPool<M> {
     /// it. Write its new state through your own `Query` (it matches the same
     /// queries as before its release); what you do not overwrite keeps the
     /// old object's values. `None` when no such entity is free: use
-    /// [`acquire`](Self::acquire).
+    /// [`acquire_typed`](Self::acquire_typed) or [`acquire`](Self::acquire).
     ///
-    /// The fastest way to recycle: no archetype move, no batch insertion at
-    /// the flush, just your query's writes.
+    /// The fastest way to recycle: no archetype move, no write at the flush,
+    /// just your query's writes.
     ///
     /// ```
     /// use bevy_ecs::prelude::*;
@@ -342,11 +604,58 @@ impl<M: Component> EntityPool<M> {
     /// assert_eq!(world.query::<&Spark>().single(&world).unwrap().heat, 9);
     /// ```
     pub fn reuse(&mut self) -> Option<Entity> {
-        let entity = self.released.pop()?;
+        let entity = self.pop_free(List::Released)?;
         // Settled: nothing pending for it in this window.
         self.set_slot(entity, Slot::Live(entity, self.window.wrapping_sub(1)));
         self.live += 1;
+        self.shrink.saw_live(self.live);
         Some(entity)
+    }
+
+    /// Take `entity`, spawned elsewhere, into the pool as an acquired
+    /// entity: from now on it is released and recycled like the pool's own.
+    /// The pool marks it with [`Pooled`] at the next flush; its components
+    /// are left as they are.
+    ///
+    /// The flush checks the rest: an entity that does not exist is counted
+    /// [`lost`](Self::lost), one that another pool owns is refused (logged
+    /// as an error and forgotten). [`EntityPoolWorldExt::adopt_pooled`]
+    /// checks everything at once.
+    ///
+    /// # Errors
+    ///
+    /// [`AdoptError::AlreadyInThisPool`] if the pool owns it already.
+    ///
+    /// ```
+    /// use bevy_ecs::prelude::*;
+    /// use tickmem_ecs::{EntityPool, EntityPoolWorldExt, TickmemWorldExt};
+    ///
+    /// #[derive(Component)]
+    /// struct Cell;
+    ///
+    /// let mut world = World::new();
+    /// world.register_entity_pool::<Cell>();
+    /// let e = world.spawn(Cell).id(); // spawned elsewhere
+    /// let mut pool = world.resource_mut::<EntityPool<Cell>>();
+    /// pool.adopt(e).unwrap();
+    /// assert!(pool.adopt(e).is_err());
+    /// pool.release(e);
+    /// world.flush_entity_pool::<Cell>();
+    /// assert_eq!(world.resource::<EntityPool<Cell>>().parked(), 1);
+    /// ```
+    pub fn adopt(&mut self, entity: Entity) -> Result<(), AdoptError> {
+        if self.owns(entity) {
+            return Err(AdoptError::AlreadyInThisPool {
+                pool: pool_name::<M>(),
+                entity,
+            });
+        }
+        self.set_slot(entity, Slot::Live(entity, self.window));
+        self.live += 1;
+        self.adopted += 1;
+        self.shrink.saw_live(self.live);
+        self.ops.push_adopt(entity);
+        Ok(())
     }
 
     /// Give `entity` back to the pool: it is parked (hidden) at the next flush
@@ -354,7 +663,7 @@ impl<M: Component> EntityPool<M> {
     ///
     /// # Panics
     ///
-    /// If `entity` is already free, or was not acquired from this pool (see
+    /// If `entity` is already free, or does not belong to this pool (see
     /// [`try_release`](Self::try_release)).
     #[track_caller]
     pub fn release(&mut self, entity: Entity) {
@@ -364,10 +673,15 @@ impl<M: Component> EntityPool<M> {
     }
 
     /// [`release`](Self::release), returning an error instead of panicking.
+    ///
+    /// # Errors
+    ///
+    /// [`ReleaseError`] if `entity` is already free or does not belong to
+    /// this pool.
     pub fn try_release(&mut self, entity: Entity) -> Result<(), ReleaseError> {
         let acquired_in = match self.slot(entity) {
             Slot::Live(e, window) if e == entity => window,
-            Slot::Free(e) if e == entity => {
+            Slot::Free(e, _) if e == entity => {
                 return Err(ReleaseError::AlreadyReleased {
                     pool: pool_name::<M>(),
                     entity,
@@ -380,13 +694,13 @@ impl<M: Component> EntityPool<M> {
                 });
             }
         };
-        self.set_slot(entity, Slot::Free(entity));
         self.live -= 1;
-        if acquired_in == self.window {
-            self.released_pending.push(entity);
+        let list = if acquired_in == self.window {
+            List::Pending
         } else {
-            self.released.push(entity);
-        }
+            List::Released
+        };
+        self.push_free(entity, list);
         Ok(())
     }
 
@@ -402,6 +716,7 @@ impl<M: Component> EntityPool<M> {
             .unwrap_or(Slot::Vacant)
     }
 
+    #[inline]
     fn set_slot(&mut self, entity: Entity, slot: Slot) {
         let i = entity.index_u32() as usize;
         if i >= self.slots.len() {
@@ -410,19 +725,96 @@ impl<M: Component> EntityPool<M> {
         self.slots[i] = slot;
     }
 
-    /// Forget an entity that no longer exists in the world.
+    fn list_mut(&mut self, list: List) -> &mut Vec<Entity> {
+        match list {
+            List::Parked => &mut self.parked,
+            List::Released => &mut self.released,
+            List::Pending => &mut self.released_pending,
+        }
+    }
+
+    fn is_free_in(&self, entity: Entity, list: List) -> bool {
+        self.slot(entity) == Slot::Free(entity, list)
+    }
+
+    /// Record `entity` as free in `list`.
+    fn push_free(&mut self, entity: Entity, list: List) {
+        self.set_slot(entity, Slot::Free(entity, list));
+        self.counts[list as usize] += 1;
+        self.list_mut(list).push(entity);
+    }
+
+    /// Take the last valid entity of `list` (skipping stale entries); its
+    /// slot is left for the caller to set.
+    #[inline]
+    fn pop_free(&mut self, list: List) -> Option<Entity> {
+        loop {
+            let e = self.list_mut(list).pop()?;
+            if self.is_free_in(e, list) {
+                self.counts[list as usize] -= 1;
+                // Mark it taken, so that a duplicate entry is stale.
+                self.set_slot(e, Slot::Vacant);
+                return Some(e);
+            }
+        }
+    }
+
+    /// Move `entity` from free list `from` to `to` (the caller took its
+    /// entry out of `from`); a stale entry is dropped.
+    fn move_free(&mut self, entity: Entity, from: List, to: List) {
+        if self.is_free_in(entity, from) {
+            self.counts[from as usize] -= 1;
+            self.push_free(entity, to);
+        }
+    }
+
+    /// Put back a parked entity that was to be given back.
+    fn park_again(&mut self, entity: Entity) {
+        if self.slot(entity) == Slot::Vacant {
+            self.push_free(entity, List::Parked);
+        }
+    }
+
+    /// Forget an entity that no longer exists in the world (or lost its
+    /// [`Pooled`] marker).
     fn forget(&mut self, entity: Entity) {
+        if self.drop_entity(entity) {
+            self.lost += 1;
+            self.lost_unreported += 1;
+        }
+    }
+
+    /// Forget an entity adopted by mistake (another pool owns it).
+    fn forget_refused(&mut self, entity: Entity) {
+        if self.drop_entity(entity) {
+            self.adopted -= 1;
+        }
+    }
+
+    fn drop_entity(&mut self, entity: Entity) -> bool {
         match self.slot(entity) {
             Slot::Live(e, _) if e == entity => self.live -= 1,
-            Slot::Free(e) if e == entity => {
-                self.parked.retain(|&p| p != entity);
-                self.released.retain(|&p| p != entity);
-                self.released_pending.retain(|&p| p != entity);
+            Slot::Free(e, list) if e == entity => {
+                self.counts[list as usize] -= 1;
+                self.stale += 1;
             }
-            _ => return,
+            _ => return false,
         }
         self.set_slot(entity, Slot::Vacant);
-        self.lost += 1;
+        true
+    }
+
+    /// Drop stale entries from the free lists when they are many.
+    fn compact_if_stale(&mut self) {
+        if self.stale <= 64 + self.free() / 4 {
+            return;
+        }
+        for list in [List::Parked, List::Released, List::Pending] {
+            let mut entries = std::mem::take(self.list_mut(list));
+            entries.retain(|&e| self.is_free_in(e, list));
+            *self.list_mut(list) = entries;
+        }
+        self.stale = 0;
     }
 }
 
@@ -431,416 +823,33 @@ fn pool_name<M>() -> &'static str {
     std::any::type_name::<M>()
 }
 
-/// Apply everything `EntityPool<M>` recorded: write acquired entities'
-/// components, then park the entities released since the last flush. Does
-/// nothing when the pool is missing or has nothing pending.
-pub(crate) fn flush_pool<M: Component>(world: &mut World) {
-    let Some(mut pool) = world.get_resource_mut::<EntityPool<M>>() else {
-        return;
-    };
-    if !pool.needs_flush() {
-        return;
-    }
-    let mut ops = std::mem::take(&mut pool.ops);
-    let mut released = std::mem::take(&mut pool.released);
-    let mut released_pending = std::mem::take(&mut pool.released_pending);
-    released.append(&mut released_pending);
-    let mut lost = std::mem::take(&mut pool.lost_scratch);
-
-    ops.apply(world, &mut lost);
-    if !released.is_empty()
-        && let Err(err) = world.try_insert_batch(released.iter().map(|&e| (e, Disabled)))
-    {
-        lost.extend_from_slice(&err.entities);
-    }
-
-    let mut pool = world.resource_mut::<EntityPool<M>>();
-    // Hooks or observers run by the flush may have used the pool: keep what
-    // they recorded for the next flush.
-    if pool.ops.is_empty() {
-        pool.ops = ops;
-    }
-    pool.parked.append(&mut released);
-    let recorded_meanwhile = std::mem::replace(&mut pool.released, released);
-    pool.released.extend(recorded_meanwhile);
-    let recorded_meanwhile = std::mem::replace(&mut pool.released_pending, released_pending);
-    pool.released_pending.extend(recorded_meanwhile);
-    // A new window: what was acquired before is settled now.
-    pool.window = pool.window.wrapping_add(1);
-    if !lost.is_empty() {
-        log::warn!(
-            "EntityPool<{}>: {} pooled entities were despawned outside the pool \
-             (release them instead); the pool forgot them",
-            short_type_name::<M>(),
-            lost.len()
-        );
-        for e in lost.drain(..) {
-            pool.forget(e);
-        }
-    }
-    pool.lost_scratch = lost;
-}
-
 /// An exclusive system that flushes `EntityPool<M>` (see the
 /// [module docs](crate::entity_pool)): add it where recorded acquisitions
 /// must be visible, e.g. `.after(fire_bullets)`. [`PoolCommands`] users do not
 /// need it.
-pub fn apply_entity_pool<M: Component>(world: &mut World) {
-    flush_pool::<M>(world);
-}
-
-/// A system parameter to acquire and release pooled entities from ordinary
-/// systems, like [`Commands`] for spawning and despawning. The pool is
-/// flushed at the system's sync point (with its `Commands`).
-///
-/// Systems using `PoolCommands<M>` for the same `M` do not run in parallel
-/// with each other (they borrow `EntityPool<M>` mutably).
 ///
 /// # Examples
 ///
 /// ```
 /// use bevy_ecs::prelude::*;
-/// use tickmem_ecs::{PoolCommands, TickmemWorldExt};
+/// use tickmem_ecs::{EntityPool, TickmemWorldExt, apply_entity_pool};
 ///
 /// #[derive(Component)]
-/// struct Bullet { ttl: u32 }
+/// struct Spark;
 ///
-/// fn fire(mut bullets: PoolCommands<Bullet>) {
-///     bullets.acquire(Bullet { ttl: 3 });
-/// }
-///
-/// fn age(mut bullets: PoolCommands<Bullet>, mut q: Query<(Entity, &mut Bullet)>) {
-///     for (e, mut b) in &mut q {
-///         b.ttl -= 1;
-///         if b.ttl == 0 {
-///             bullets.release(e);
-///         }
-///     }
+/// fn fire(world: &mut World) {
+///     world.resource_scope(|world, mut pool: Mut<EntityPool<Spark>>| {
+///         pool.acquire_typed(world.entity_allocator(), (Spark,));
+///     });
 /// }
 ///
 /// let mut world = World::new();
-/// world.register_entity_pool::<Bullet>();
+/// world.register_entity_pool::<Spark>();
 /// let mut schedule = Schedule::default();
-/// schedule.add_systems((age, fire).chain());
-/// for _ in 0..10 {
-///     schedule.run(&mut world);
-/// }
-/// let pool = world.resource::<tickmem_ecs::EntityPool<Bullet>>();
-/// assert_eq!(pool.live(), 3);
-/// assert_eq!(pool.spawned(), 3); // then recycled forever
+/// schedule.add_systems((fire, apply_entity_pool::<Spark>).chain());
+/// schedule.run(&mut world);
+/// assert_eq!(world.query::<&Spark>().iter(&world).count(), 1);
 /// ```
-#[derive(SystemParam)]
-pub struct PoolCommands<'w, 's, M: Component> {
-    pool: ResMut<'w, EntityPool<M>>,
-    allocator: &'w EntityAllocator,
-    commands: Commands<'w, 's>,
-    ticks: SystemChangeTick,
-}
-
-impl<M: Component> fmt::Debug for PoolCommands<'_, '_, M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("PoolCommands").field(&*self.pool).finish()
-    }
-}
-
-impl<M: Component> PoolCommands<'_, '_, M> {
-    /// Acquire an entity for `bundle` (see [`EntityPool::acquire`]). Its
-    /// components are written at this system's sync point.
-    pub fn acquire<B>(&mut self, bundle: B) -> Entity
-    where
-        B: Bundle<Effect: NoBundleEffect>,
-    {
-        self.schedule_flush();
-        self.pool.acquire(self.allocator, bundle)
-    }
-
-    /// Take back an entity released since the last flush, for the caller to
-    /// overwrite in place through its own `Query` (see [`EntityPool::reuse`]);
-    /// `None` when there is none (use [`acquire`](Self::acquire)).
-    pub fn reuse(&mut self) -> Option<Entity> {
-        self.pool.reuse()
-    }
-
-    /// Release `entity` (see [`EntityPool::release`]). It is parked at this
-    /// system's sync point unless acquired again before it.
-    ///
-    /// # Panics
-    ///
-    /// If `entity` is already free or was not acquired from this pool.
-    #[track_caller]
-    pub fn release(&mut self, entity: Entity) {
-        self.schedule_flush();
-        self.pool.release(entity);
-    }
-
-    /// [`release`](Self::release), returning an error instead of panicking.
-    pub fn try_release(&mut self, entity: Entity) -> Result<(), ReleaseError> {
-        self.schedule_flush();
-        self.pool.try_release(entity)
-    }
-
-    /// The pool itself (counts).
-    pub fn pool(&self) -> &EntityPool<M> {
-        &self.pool
-    }
-
-    /// Queue one flush command per system run.
-    fn schedule_flush(&mut self) {
-        let now = self.ticks.this_run();
-        if self.pool.flush_queued_at != Some(now) {
-            self.pool.flush_queued_at = Some(now);
-            self.commands.queue(flush_pool::<M>);
-        }
-    }
-}
-
-/// Entity-pool operations on a [`World`], for exclusive systems and set-up
-/// code. Each call applies at once (it records and flushes).
-pub trait EntityPoolWorldExt {
-    /// Acquire an entity from `EntityPool<M>` with `bundle`'s components,
-    /// applied at once.
-    ///
-    /// # Panics
-    ///
-    /// If `EntityPool<M>` is not in the world (see
-    /// [`TickmemWorldExt::register_entity_pool`](crate::TickmemWorldExt::register_entity_pool)).
-    fn acquire_pooled<M: Component, B: Bundle<Effect: NoBundleEffect>>(
-        &mut self,
-        bundle: B,
-    ) -> Entity;
-
-    /// Release `entity` to `EntityPool<M>` and park it at once.
-    ///
-    /// # Panics
-    ///
-    /// If the pool is missing, or `entity` is already free or was not
-    /// acquired from this pool.
-    fn release_pooled<M: Component>(&mut self, entity: Entity);
-
-    /// Apply everything `EntityPool<M>` has recorded (no-op without the pool).
-    fn flush_entity_pool<M: Component>(&mut self);
-
-    /// Pre-warm `EntityPool<M>`: spawn parked entities with clones of
-    /// `bundle` until at least `n` entities are free, and reserve room so that
-    /// `n` acquisitions and releases per flush need no allocation.
-    ///
-    /// # Panics
-    ///
-    /// If the pool is missing.
-    fn reserve_pooled<M: Component, B: Bundle<Effect: NoBundleEffect> + Clone>(
-        &mut self,
-        n: usize,
-        bundle: B,
-    );
-}
-
-#[track_caller]
-fn pool_mut<M: Component>(world: &mut World) -> bevy_ecs::world::Mut<'_, EntityPool<M>> {
-    match world.get_resource_mut::<EntityPool<M>>() {
-        Some(p) => p,
-        None => panic!(
-            "EntityPool<{}> is not in the world: call `world.register_entity_pool::<{}>()` \
-             (tickmem_ecs::TickmemWorldExt) first",
-            short_type_name::<M>(),
-            short_type_name::<M>(),
-        ),
-    }
-}
-
-impl EntityPoolWorldExt for World {
-    #[track_caller]
-    fn acquire_pooled<M: Component, B: Bundle<Effect: NoBundleEffect>>(
-        &mut self,
-        bundle: B,
-    ) -> Entity {
-        // Allocate an entity only if the pool has none free (an allocated,
-        // unused entity would be leaked).
-        let fresh = (pool_mut::<M>(self).free() == 0).then(|| self.entity_allocator().alloc());
-        let entity = pool_mut::<M>(self).acquire_with(
-            || fresh.expect("allocated above when the pool has no free entity"),
-            bundle,
-        );
-        flush_pool::<M>(self);
-        entity
-    }
-
-    #[track_caller]
-    fn release_pooled<M: Component>(&mut self, entity: Entity) {
-        pool_mut::<M>(self).release(entity);
-        flush_pool::<M>(self);
-    }
-
-    fn flush_entity_pool<M: Component>(&mut self) {
-        flush_pool::<M>(self);
-    }
-
-    #[track_caller]
-    fn reserve_pooled<M: Component, B: Bundle<Effect: NoBundleEffect> + Clone>(
-        &mut self,
-        n: usize,
-        bundle: B,
-    ) {
-        flush_pool::<M>(self);
-        let missing = n.saturating_sub(pool_mut::<M>(self).free());
-        let spawned: Vec<Entity> = self
-            .spawn_batch(std::iter::repeat_n((bundle, Disabled), missing))
-            .collect();
-        let mut pool = pool_mut::<M>(self);
-        for &e in &spawned {
-            pool.set_slot(e, Slot::Free(e));
-        }
-        pool.spawned += spawned.len() as u64;
-        pool.parked.extend(spawned);
-        // Room for every entity the pool owns in each free list.
-        let total = pool.live + pool.free();
-        let parked = pool.parked.len();
-        pool.parked.reserve(total - parked);
-        let released = pool.released.len();
-        pool.released.reserve(total - released);
-        let pending = pool.released_pending.len();
-        pool.released_pending.reserve(total - pending);
-        pool.ops.reserve::<B>(n);
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The recorded operations: runs of same-kind, same-bundle-type acquisitions,
-// applied in order with bevy's batch insertion.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OpKind {
-    /// The entity is enabled in the world with (usually) the bundle's
-    /// components: overwrite them in place.
-    Overwrite,
-    /// The entity is parked: remove `Disabled`, write the components.
-    Unpark,
-    /// The entity is allocated but not spawned: spawn it.
-    Spawn,
-}
-
-trait ErasedRun: Send + Sync {
-    fn kind(&self) -> OpKind;
-    fn set_kind(&mut self, kind: OpKind);
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-    fn bundle_type(&self) -> TypeId;
-    /// Apply and empty the run; entities that no longer exist go to `lost`.
-    fn apply(&mut self, world: &mut World, lost: &mut Vec<Entity>);
-}
-
-struct Run<B> {
-    kind: OpKind,
-    items: Vec<(Entity, B)>,
-}
-
-impl<B: Bundle<Effect: NoBundleEffect>> ErasedRun for Run<B> {
-    fn kind(&self) -> OpKind {
-        self.kind
-    }
-
-    fn set_kind(&mut self, kind: OpKind) {
-        self.kind = kind;
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn bundle_type(&self) -> TypeId {
-        TypeId::of::<B>()
-    }
-
-    fn apply(&mut self, world: &mut World, lost: &mut Vec<Entity>) {
-        match self.kind {
-            OpKind::Overwrite => {
-                if let Err(err) = world.try_insert_batch(self.items.drain(..)) {
-                    lost.extend_from_slice(&err.entities);
-                }
-            }
-            OpKind::Unpark => {
-                for &(e, _) in &self.items {
-                    if let Ok(mut entity) = world.get_entity_mut(e) {
-                        entity.remove::<Disabled>();
-                    }
-                }
-                if let Err(err) = world.try_insert_batch(self.items.drain(..)) {
-                    lost.extend_from_slice(&err.entities);
-                }
-            }
-            OpKind::Spawn => {
-                for (e, bundle) in self.items.drain(..) {
-                    if world.spawn_at(e, bundle).is_err() {
-                        lost.push(e);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Runs in recording order, and emptied runs kept for reuse (so a warmed-up
-/// pool records without allocating).
-#[derive(Default)]
-struct OpQueue {
-    runs: Vec<Box<dyn ErasedRun>>,
-    spare: Vec<Box<dyn ErasedRun>>,
-    len: usize,
-}
-
-impl OpQueue {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    fn push<B: Bundle<Effect: NoBundleEffect>>(&mut self, kind: OpKind, entity: Entity, bundle: B) {
-        self.len += 1;
-        if let Some(last) = self.runs.last_mut()
-            && last.kind() == kind
-            && let Some(run) = last.as_any_mut().downcast_mut::<Run<B>>()
-        {
-            run.items.push((entity, bundle));
-            return;
-        }
-        let mut run = self.take_spare::<B>();
-        run.set_kind(kind);
-        run.as_any_mut()
-            .downcast_mut::<Run<B>>()
-            .expect("take_spare returns a Run<B>")
-            .items
-            .push((entity, bundle));
-        self.runs.push(run);
-    }
-
-    /// An empty `Run<B>`: a spare one, or a new one.
-    fn take_spare<B: Bundle<Effect: NoBundleEffect>>(&mut self) -> Box<dyn ErasedRun> {
-        let ty = TypeId::of::<B>();
-        match self.spare.iter().position(|r| r.bundle_type() == ty) {
-            Some(i) => self.spare.swap_remove(i),
-            None => Box::new(Run::<B> {
-                kind: OpKind::Overwrite,
-                items: Vec::new(),
-            }),
-        }
-    }
-
-    /// Make room for `n` recorded acquisitions of `B` in a spare run.
-    fn reserve<B: Bundle<Effect: NoBundleEffect>>(&mut self, n: usize) {
-        let mut run = self.take_spare::<B>();
-        if let Some(run) = run.as_any_mut().downcast_mut::<Run<B>>() {
-            run.items.reserve(n);
-        }
-        self.spare.push(run);
-        self.runs.reserve(1);
-    }
-
-    fn apply(&mut self, world: &mut World, lost: &mut Vec<Entity>) {
-        for mut run in self.runs.drain(..) {
-            run.apply(world, lost);
-            self.spare.push(run);
-        }
-        self.len = 0;
-    }
+pub fn apply_entity_pool<M: Component>(world: &mut bevy_ecs::world::World) {
+    flush_pool::<M>(world);
 }

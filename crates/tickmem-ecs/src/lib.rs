@@ -29,7 +29,7 @@ pub use entity_pool::{
 };
 pub use order::TickmemSet;
 #[cfg(feature = "bevy_app")]
-pub use plugin::{TickmemFrameStart, TickmemPlugin};
+pub use plugin::{TickmemAppExt, TickmemFrameStart, TickmemPlugin};
 pub use resources::{
     AllocBudget, BudgetOverrun, Frame, FrameMemory, MemoryStats, ObjectPool, PoolKind, PoolStats,
     TickmemConfig,

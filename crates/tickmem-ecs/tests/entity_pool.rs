@@ -758,3 +758,45 @@ fn clones_of_pooled_entities_are_not_pooled() {
     world.despawn(copy);
     assert_eq!((pool(&world).live(), pool(&world).lost()), (1, 0));
 }
+
+#[cfg(feature = "bevy_app")]
+#[test]
+fn app_registration_and_the_boundary_ticks_the_pool() {
+    use bevy_app::{App, Update};
+    use tickmem_ecs::{ShrinkPolicy, TickmemAppExt, TickmemPlugin};
+
+    fn burst_then_nothing(
+        mut pool: PoolCommands<Item>,
+        q: Query<Entity, With<Item>>,
+        mut updates: Local<u32>,
+    ) {
+        *updates += 1;
+        match *updates {
+            1 => {
+                for v in 0..10 {
+                    pool.acquire_typed((Item(v),));
+                }
+            }
+            2 => q.iter().for_each(|e| pool.release(e)),
+            _ => {}
+        }
+    }
+
+    let mut app = App::new();
+    app.add_plugins(TickmemPlugin::default())
+        .register_entity_pool::<Item>()
+        .add_systems(Update, burst_then_nothing);
+    app.world_mut()
+        .resource_mut::<EntityPool<Item>>()
+        .set_shrink_policy(ShrinkPolicy::after_quiet_ticks(3).min_free(0));
+    let mut owned = Vec::new();
+    for _ in 0..8 {
+        app.update();
+        owned.push(app.world().resource::<EntityPool<Item>>().owned());
+    }
+    // The tick of update 2 still had 10 live; those of updates 3, 4 and 5
+    // are quiet: the boundary of update 6 gives the 10 back.
+    assert_eq!(owned, [10, 10, 10, 10, 10, 0, 0, 0]);
+    let stats = app.world().resource::<MemoryStats>();
+    assert_eq!(stats.pool("Item").map(|p| (p.live, p.free)), Some((0, 0)));
+}

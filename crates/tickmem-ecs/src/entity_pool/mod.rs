@@ -11,7 +11,8 @@
 //! explicitly. The acquisitions hand a free entity back with the caller's
 //! components written over the old ones, or spawn one when none is free.
 //!
-//! Operations are recorded in the pool and applied to the [`World`] in one
+//! Operations are recorded in the pool and applied to the
+//! [`World`](bevy_ecs::world::World) in one
 //! batch when the pool is *flushed*:
 //!
 //! * through [`PoolCommands`] (the system parameter), at the same sync point

@@ -5,6 +5,7 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use bevy_ecs::bundle::{Bundle, NoBundleEffect};
+use bevy_ecs::change_detection::DetectChangesMut;
 use bevy_ecs::component::Component;
 use bevy_ecs::entity::{Entity, EntityAllocator};
 use bevy_ecs::entity_disabling::Disabled;
@@ -74,25 +75,32 @@ impl<M: Component> fmt::Debug for PoolCommands<'_, '_, M> {
 impl<M: Component> PoolCommands<'_, '_, M> {
     /// Acquire an entity for `bundle` (see [`EntityPool::acquire`]). Its
     /// components are written at this system's sync point.
+    #[inline]
     pub fn acquire<B>(&mut self, bundle: B) -> Entity
     where
         B: Bundle<Effect: NoBundleEffect>,
     {
         self.schedule_flush();
-        self.pool.acquire(self.allocator, bundle)
+        self.pool
+            .bypass_change_detection()
+            .acquire(self.allocator, bundle)
     }
 
     /// Acquire an entity for a tuple of components, written by assignment at
     /// this system's sync point (see [`EntityPool::acquire_typed`]): about
     /// twice as fast as [`acquire`](Self::acquire).
+    #[inline]
     pub fn acquire_typed<B: PoolBundle>(&mut self, bundle: B) -> Entity {
         self.schedule_flush();
-        self.pool.acquire_typed(self.allocator, bundle)
+        self.pool
+            .bypass_change_detection()
+            .acquire_typed(self.allocator, bundle)
     }
 
     /// Take back an entity released since the last flush, for the caller to
     /// overwrite in place through its own `Query` (see [`EntityPool::reuse`]);
     /// `None` when there is none (acquire instead).
+    #[inline]
     pub fn reuse(&mut self) -> Option<Entity> {
         self.pool.reuse()
     }
@@ -104,9 +112,10 @@ impl<M: Component> PoolCommands<'_, '_, M> {
     ///
     /// If `entity` is already free or does not belong to this pool.
     #[track_caller]
+    #[inline]
     pub fn release(&mut self, entity: Entity) {
         self.schedule_flush();
-        self.pool.release(entity);
+        self.pool.bypass_change_detection().release(entity);
     }
 
     /// [`release`](Self::release), returning an error instead of panicking.
@@ -138,7 +147,9 @@ impl<M: Component> PoolCommands<'_, '_, M> {
         &self.pool
     }
 
-    /// Queue one flush command per system run.
+    /// Queue one flush command per system run (and mark the pool changed
+    /// once per run: the recording calls bypass change detection).
+    #[inline]
     fn schedule_flush(&mut self) {
         let now = self.ticks.this_run();
         if self.pool.flush_queued_at != Some(now) {

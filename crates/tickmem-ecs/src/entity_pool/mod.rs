@@ -509,6 +509,7 @@ impl<M: Component> EntityPool<M> {
     /// world.flush_entity_pool::<Spark>();
     /// assert_eq!(world.get::<Spark>(e).unwrap().0, 7);
     /// ```
+    #[inline]
     pub fn acquire<B>(&mut self, allocator: &EntityAllocator, bundle: B) -> Entity
     where
         B: Bundle<Effect: NoBundleEffect>,
@@ -543,6 +544,7 @@ impl<M: Component> EntityPool<M> {
     /// world.flush_entity_pool::<Bullet>();
     /// assert_eq!(world.get::<Pos>(old).unwrap().0, 2.0);
     /// ```
+    #[inline]
     pub fn acquire_typed<B: PoolBundle>(
         &mut self,
         allocator: &EntityAllocator,
@@ -604,6 +606,7 @@ impl<M: Component> EntityPool<M> {
     /// world.flush_entity_pool::<Spark>();
     /// assert_eq!(world.query::<&Spark>().single(&world).unwrap().heat, 9);
     /// ```
+    #[inline]
     pub fn reuse(&mut self) -> Option<Entity> {
         let entity = self.pop_free(List::Released)?;
         // Settled: nothing pending for it in this window.
@@ -667,9 +670,10 @@ impl<M: Component> EntityPool<M> {
     /// If `entity` is already free, or does not belong to this pool (see
     /// [`try_release`](Self::try_release)).
     #[track_caller]
+    #[inline]
     pub fn release(&mut self, entity: Entity) {
-        if let Err(e) = self.try_release(entity) {
-            panic!("{e}");
+        if !self.release_live(entity) {
+            release_failed(self.try_release(entity));
         }
     }
 
@@ -680,21 +684,30 @@ impl<M: Component> EntityPool<M> {
     /// [`ReleaseError`] if `entity` is already free or does not belong to
     /// this pool.
     pub fn try_release(&mut self, entity: Entity) -> Result<(), ReleaseError> {
-        let acquired_in = match self.slot(entity) {
-            Slot::Live(e, window) if e == entity => window,
-            Slot::Free(e, _) if e == entity => {
-                return Err(ReleaseError::AlreadyReleased {
-                    pool: pool_name::<M>(),
-                    entity,
-                });
-            }
-            _ => {
-                return Err(ReleaseError::NotFromThisPool {
-                    pool: pool_name::<M>(),
-                    entity,
-                });
-            }
+        if self.release_live(entity) {
+            return Ok(());
+        }
+        Err(match self.slot(entity) {
+            Slot::Free(e, _) if e == entity => ReleaseError::AlreadyReleased {
+                pool: pool_name::<M>(),
+                entity,
+            },
+            _ => ReleaseError::NotFromThisPool {
+                pool: pool_name::<M>(),
+                entity,
+            },
+        })
+    }
+
+    /// Release `entity` if it is live; `false` otherwise.
+    #[inline]
+    fn release_live(&mut self, entity: Entity) -> bool {
+        let Slot::Live(e, acquired_in) = self.slot(entity) else {
+            return false;
         };
+        if e != entity {
+            return false;
+        }
         self.live -= 1;
         let list = if acquired_in == self.window {
             List::Pending
@@ -702,7 +715,7 @@ impl<M: Component> EntityPool<M> {
             List::Released
         };
         self.push_free(entity, list);
-        Ok(())
+        true
     }
 
     /// `true` when the pool has recorded work for the next flush.
@@ -720,9 +733,15 @@ impl<M: Component> EntityPool<M> {
     #[inline]
     fn set_slot(&mut self, entity: Entity, slot: Slot) {
         let i = entity.index_u32() as usize;
-        if i >= self.slots.len() {
-            self.slots.resize(i + 1, Slot::Vacant);
+        match self.slots.get_mut(i) {
+            Some(s) => *s = slot,
+            None => self.grow_slots(i, slot),
         }
+    }
+
+    #[cold]
+    fn grow_slots(&mut self, i: usize, slot: Slot) {
+        self.slots.resize(i + 1, Slot::Vacant);
         self.slots[i] = slot;
     }
 
@@ -745,16 +764,14 @@ impl<M: Component> EntityPool<M> {
         self.list_mut(list).push(entity);
     }
 
-    /// Take the last valid entity of `list` (skipping stale entries); its
-    /// slot is left for the caller to set.
+    /// Take the last valid entity of `list` (skipping stale entries). The
+    /// caller sets its slot at once (so that a duplicate entry is stale).
     #[inline]
     fn pop_free(&mut self, list: List) -> Option<Entity> {
         loop {
             let e = self.list_mut(list).pop()?;
             if self.is_free_in(e, list) {
                 self.counts[list as usize] -= 1;
-                // Mark it taken, so that a duplicate entry is stale.
-                self.set_slot(e, Slot::Vacant);
                 return Some(e);
             }
         }
@@ -816,6 +833,14 @@ impl<M: Component> EntityPool<M> {
             *self.list_mut(list) = entries;
         }
         self.stale = 0;
+    }
+}
+
+#[cold]
+#[track_caller]
+fn release_failed(result: Result<(), ReleaseError>) {
+    if let Err(e) = result {
+        panic!("{e}");
     }
 }
 

@@ -383,6 +383,7 @@ impl OpQueue {
         self.len == 0
     }
 
+    #[inline]
     pub(crate) fn push_insert<B: Bundle<Effect: NoBundleEffect>>(
         &mut self,
         kind: OpKind,
@@ -392,6 +393,7 @@ impl OpQueue {
         self.push::<B, Insert>(kind, entity, bundle);
     }
 
+    #[inline]
     pub(crate) fn push_typed<B: PoolBundle>(&mut self, kind: OpKind, entity: Entity, bundle: B) {
         self.push::<B, Typed<B>>(kind, entity, bundle);
     }

@@ -2,8 +2,6 @@
 //! under oscillating load, and the Game of Life of issue 16 (a population
 //! that falls for good is given back).
 
-use std::collections::HashSet;
-
 use bevy_ecs::entity_disabling::Disabled;
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
@@ -222,37 +220,44 @@ struct Board {
 
 /// One generation: cells with 2 or 3 neighbours live on, empty places with 3
 /// are born. Deaths are released to the pool, births acquired from it.
-fn life(mut pool: PoolCommands<Cell>, cells: Query<(Entity, &Cell)>, mut board: ResMut<Board>) {
-    let n = board.n as i32;
-    let alive: HashSet<Cell> = cells.iter().map(|(_, c)| *c).collect();
-    let neighbours = |c: Cell| {
-        let mut k = 0;
-        for dx in -1..=1 {
-            for dy in -1..=1 {
-                if (dx, dy) != (0, 0) {
-                    let x = (c.0 as i32 + dx).rem_euclid(n) as u16;
-                    let y = (c.1 as i32 + dy).rem_euclid(n) as u16;
-                    k += alive.contains(&Cell(x, y)) as u32;
-                }
-            }
+fn life(
+    mut pool: PoolCommands<Cell>,
+    cells: Query<(Entity, &Cell)>,
+    mut board: ResMut<Board>,
+    mut grid: Local<Vec<(bool, u8)>>,
+) {
+    let n = board.n as usize;
+    // (alive, live neighbours) per place.
+    grid.clear();
+    grid.resize(n * n, (false, 0));
+    for (_, &Cell(x, y)) in &cells {
+        let (x, y) = (x as usize, y as usize);
+        grid[y * n + x].0 = true;
+        for (dx, dy) in [
+            (n - 1, n - 1),
+            (0, n - 1),
+            (1, n - 1),
+            (n - 1, 0),
+            (1, 0),
+            (n - 1, 1),
+            (0, 1),
+            (1, 1),
+        ] {
+            grid[(y + dy) % n * n + (x + dx) % n].1 += 1;
         }
-        k
-    };
+    }
     let mut next = 0;
-    for (e, &c) in &cells {
-        if matches!(neighbours(c), 2 | 3) {
+    for (e, &Cell(x, y)) in &cells {
+        if matches!(grid[y as usize * n + x as usize].1, 2 | 3) {
             next += 1;
         } else {
             pool.release(e);
         }
     }
-    for x in 0..board.n {
-        for y in 0..board.n {
-            let c = Cell(x, y);
-            if !alive.contains(&c) && neighbours(c) == 3 {
-                pool.acquire_typed((c,));
-                next += 1;
-            }
+    for (i, &(alive, neighbours)) in grid.iter().enumerate() {
+        if !alive && neighbours == 3 {
+            pool.acquire_typed((Cell((i % n) as u16, (i / n) as u16),));
+            next += 1;
         }
     }
     board.population.push(next);

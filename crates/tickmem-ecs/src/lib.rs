@@ -12,6 +12,9 @@
 //! [`PoolCommands<M>`]: crate::PoolCommands
 //! [`ObjectPool<T>`]: crate::ObjectPool
 //! [`entity_pool`]: crate::entity_pool
+//! [`PoolBundle`]: crate::PoolBundle
+//! [`Pooled`]: crate::Pooled
+//! [`ShrinkPolicy`]: crate::ShrinkPolicy
 #![warn(missing_docs)]
 
 mod boundary;

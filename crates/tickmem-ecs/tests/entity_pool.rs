@@ -800,3 +800,27 @@ fn app_registration_and_the_boundary_ticks_the_pool() {
     let stats = app.world().resource::<MemoryStats>();
     assert_eq!(stats.pool("Item").map(|p| (p.live, p.free)), Some((0, 0)));
 }
+
+#[test]
+fn an_adoption_of_an_entity_never_spawned_gives_up() {
+    let mut world = world_with_pool();
+    let never = world.entity_allocator().alloc();
+    world
+        .resource_mut::<EntityPool<Item>>()
+        .adopt(never)
+        .unwrap();
+    for _ in 0..8 {
+        world.flush_entity_pool::<Item>();
+        assert!(pool(&world).is_live(never), "waits for its spawn");
+        assert!(pool(&world).needs_flush());
+    }
+    world.flush_entity_pool::<Item>();
+    assert!(!pool(&world).owns(never));
+    assert_eq!((pool(&world).live(), pool(&world).lost()), (0, 1));
+    // The pool goes on: its flush window advances again, so an entity
+    // released after a flush is reusable in place.
+    let a = world.acquire_pooled::<Item, _>(Item(1));
+    let mut p = world.resource_mut::<EntityPool<Item>>();
+    p.release(a);
+    assert_eq!(p.reuse(), Some(a));
+}

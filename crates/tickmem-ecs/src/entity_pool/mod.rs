@@ -623,8 +623,10 @@ impl<M: Component> EntityPool<M> {
     ///
     /// The flush checks the rest: an entity that does not exist is counted
     /// [`lost`](Self::lost), one that another pool owns is refused (logged
-    /// as an error and forgotten). [`EntityPoolWorldExt::adopt_pooled`]
-    /// checks everything at once.
+    /// as an error and forgotten). An entity allocated but not spawned yet
+    /// (a `Commands::spawn` not applied yet) waits for up to 8 more flushes,
+    /// then counts as lost. [`EntityPoolWorldExt::adopt_pooled`] checks
+    /// everything at once.
     ///
     /// # Errors
     ///

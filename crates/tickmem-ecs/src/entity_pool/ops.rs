@@ -185,6 +185,9 @@ impl_pool_bundle!(
     (C11, c11, m11)
 );
 
+/// Flushes an adoption waits for its entity to be spawned.
+pub(crate) const ADOPT_WAIT: u8 = 8;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OpKind {
     /// The entity is enabled in the world with (usually) the bundle's
@@ -366,9 +369,10 @@ struct QueuedRun {
 /// (so a warmed-up pool records without allocating).
 #[derive(Default)]
 pub(crate) struct OpQueue {
-    /// Entities to adopt; applied before the runs (an entity is adopted
-    /// before anything else can be recorded for it).
-    adopts: VecDeque<Entity>,
+    /// Entities to adopt, with the flushes that found them not spawned yet;
+    /// applied before the runs (an entity is adopted before anything else
+    /// can be recorded for it).
+    adopts: VecDeque<(Entity, u8)>,
     runs: VecDeque<QueuedRun>,
     spare: Vec<(TypeId, Box<dyn ErasedRun>)>,
     len: usize,
@@ -400,7 +404,7 @@ impl OpQueue {
 
     pub(crate) fn push_adopt(&mut self, entity: Entity) {
         self.len += 1;
-        self.adopts.push_back(entity);
+        self.adopts.push_back((entity, 0));
     }
 
     #[inline]
@@ -469,9 +473,11 @@ impl OpQueue {
         self.spare.reserve(3);
     }
 
-    /// Apply everything, in order: adoptions (those of entities that are not
-    /// spawned yet stay queued), then the runs. Entities that no longer
-    /// exist go to `lost`; entities another pool owns to `refused`.
+    /// Apply everything, in order: adoptions, then the runs. An adoption of
+    /// an entity not spawned yet (its spawn command not applied yet) waits
+    /// for up to [`ADOPT_WAIT`] more flushes. Entities that no longer exist
+    /// (or never got spawned) go to `lost`; entities another pool owns to
+    /// `refused`.
     ///
     /// On a panic, what was not applied stays queued (see
     /// [`recount`](Self::recount)).
@@ -487,13 +493,13 @@ impl OpQueue {
         for _ in 0..self.adopts.len() {
             // Taken off the queue only once handled: after a panic in an
             // insertion hook, the next flush finds the marker and moves on.
-            let Some(&e) = self.adopts.front() else {
+            let Some(&(e, waited)) = self.adopts.front() else {
                 break;
             };
             match world.entities().get(e) {
-                // Allocated, spawned by a command not applied yet.
-                Ok(None) => {
-                    self.adopts.rotate_left(1);
+                Ok(None) if waited < ADOPT_WAIT => {
+                    self.adopts.pop_front();
+                    self.adopts.push_back((e, waited + 1));
                     waiting += 1;
                     continue;
                 }
@@ -504,7 +510,7 @@ impl OpQueue {
                         world.entity_mut(e).insert(marker);
                     }
                 },
-                Err(_) => lost.push(e),
+                Ok(None) | Err(_) => lost.push(e),
             }
             self.adopts.pop_front();
         }

@@ -3,16 +3,23 @@
 //!
 //! * `spawn_despawn`: plain bevy, `Commands::spawn` / `despawn`.
 //! * `entity_pool`: tickmem's `EntityPool` through `PoolCommands`, released
-//!   and re-acquired in one system (or in systems without a sync point in
-//!   between): the recycled entities are overwritten in place, in a batch.
+//!   and re-acquired with `acquire` in one system (or in systems without a
+//!   sync point in between): the recycled entities are overwritten in place
+//!   at the flush by bevy's batch insertion.
+//! * `entity_pool_typed`: the same with `acquire_typed`: the flush writes the
+//!   `(Bullet, Pos, Vel)` tuples by assignment through a cached typed query.
 //! * `entity_pool_in_place`: `PoolCommands::reuse` takes back an entity
 //!   released this tick, and the system writes its new state through its own
-//!   `Query` (no batch insertion at all); `acquire` only when none is free.
-//! * `entity_pool_sync_point`: the `entity_pool` work, but releasing and acquiring in two
-//!   systems separated by a sync point, so every bullet is parked (gets
-//!   `Disabled`) and unparked: the pool's slow path, for comparison.
+//!   `Query` (nothing written at the flush); `acquire` only when none is free.
+//! * `entity_pool_sync_point`: the `entity_pool` work, but releasing and
+//!   acquiring in two systems separated by a sync point, so every bullet is
+//!   parked (gets `Disabled`) and unparked: the pool's slow path, for
+//!   comparison.
 //!
-//! Run: `cargo bench -p tickmem-benches --bench ecs_churn`.
+//! Run: `cargo bench -p tickmem-benches --bench ecs_churn`. On a shared
+//! machine, `ECS_CHURN_INTERLEAVED=100 cargo bench -p tickmem-benches --bench
+//! ecs_churn` times the variants round-robin instead and prints the fastest
+//! and median tick of each (see [`interleaved`]).
 
 use std::hint::black_box;
 

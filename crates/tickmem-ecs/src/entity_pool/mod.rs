@@ -36,9 +36,12 @@
 //!
 //! | method | writes the components | use it for |
 //! | --- | --- | --- |
-//! | [`reuse`](EntityPool::reuse) | you do, through your own `Query`; nothing is recorded | the hottest churn, when the system already queries the components (5–6× faster than spawn/despawn on the `ecs_churn` bench) |
-//! | [`acquire_typed`](EntityPool::acquire_typed) | the flush, by assignment through a cached typed query | bundles that are tuples of components ([`PoolBundle`]); the default choice (about 4× faster than spawn/despawn) |
-//! | [`acquire`](EntityPool::acquire) | the flush, by bevy's batch insertion | any bundle: nested bundles, `#[derive(Bundle)]` structs without a [`PoolBundle`] impl (about 2× faster than spawn/despawn) |
+//! | [`reuse`](EntityPool::reuse) | you do, through your own `Query`; nothing is recorded | the hottest churn, when the system already queries the components it overwrites |
+//! | [`acquire_typed`](EntityPool::acquire_typed) | the flush, by assignment through a cached typed query | bundles that are tuples of components ([`PoolBundle`]); the default choice |
+//! | [`acquire`](EntityPool::acquire) | the flush, by bevy's batch insertion | any bundle: nested bundles, `#[derive(Bundle)]` structs without a [`PoolBundle`] impl |
+//!
+//! On the `ecs_churn` bench (10,000 bullets recycled per tick) they are
+//! 7.5×, 4.3× and 2.0× faster than spawning and despawning.
 //!
 //! `reuse` only hands out entities released since the last flush (it returns
 //! `None` otherwise: fall back to an acquisition). The two acquisitions

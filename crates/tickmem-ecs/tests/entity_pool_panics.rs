@@ -178,9 +178,10 @@ impl Subject for Brittle {
         world.get::<Brittle>(e).map(|b| b.0)
     }
     // A `Drop` that panics while bevy replaces a component through its
-    // type-erased insertion leaves bevy's column storage broken (see the
-    // typed-path notes in the crate README); the typed path assigns, which
-    // Rust keeps sound. So drops are armed around typed flushes only.
+    // type-erased insertion leaves bevy's column storage broken (see "Panics
+    // in user code" in the `entity_pool` module docs); the typed path
+    // assigns, which Rust keeps sound. So drops are armed around typed
+    // flushes only.
     const ARM_EVERYTHING: bool = false;
 }
 

@@ -104,6 +104,14 @@
 //! pool stays consistent: the operations not applied yet stay recorded and
 //! the next flush applies them (and parks what was released), its counts
 //! match the world, and no entity is handed out twice.
+//!
+//! One case is bevy's, not the pool's: in bevy_ecs 0.20, when a component's
+//! `Drop` panics while bevy's insertion *replaces* it (any `insert` over an
+//! existing component, so also [`acquire`](EntityPool::acquire)), the entity
+//! keeps the value that was just dropped and that component's column stops
+//! running destructors (upstream: bevyengine/bevy#24393). `acquire_typed`
+//! replaces components by assignment, which stays sound when `Drop` panics:
+//! use it for components whose destructors can panic.
 
 mod commands;
 mod flush;

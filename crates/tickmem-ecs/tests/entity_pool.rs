@@ -824,3 +824,49 @@ fn an_adoption_of_an_entity_never_spawned_gives_up() {
     p.release(a);
     assert_eq!(p.reuse(), Some(a));
 }
+
+#[derive(Component)]
+struct Trigger;
+
+#[derive(Resource)]
+struct NotSpawnedYet(Entity);
+
+#[test]
+fn a_flush_queued_by_an_observer_during_a_flush_waits_for_the_next_one() {
+    let mut world = world_with_pool();
+    // Writing a `Trigger` makes an observer queue a command that bevy applies
+    // while the outer flush is still writing: it records an acquisition and
+    // flushes, then releases an entity whose spawn the outer flush has not
+    // applied yet and tries to take it back in place.
+    world.add_observer(|_: On<Insert<Trigger>>, mut commands: Commands| {
+        commands.queue(|world: &mut World| {
+            acquire_deferred(world, 100);
+            world.flush_entity_pool::<Item>();
+            let later = world.resource::<NotSpawnedYet>().0;
+            let mut p = world.resource_mut::<EntityPool<Item>>();
+            p.release(later);
+            if let Some(e) = p.reuse() {
+                assert!(
+                    world.get::<Item>(e).is_some(),
+                    "reuse handed out {e} before its spawn was applied"
+                );
+            }
+        });
+    });
+    let a = world.resource_scope(|world, mut pool: Mut<EntityPool<Item>>| {
+        pool.acquire(world.entity_allocator(), (Item(1), Trigger))
+    });
+    let later = acquire_deferred(&mut world, 2);
+    world.insert_resource(NotSpawnedYet(later));
+    world.flush_entity_pool::<Item>();
+    world.flush_entity_pool::<Item>();
+    let live: HashMap<Entity, u32> = world
+        .query::<(Entity, &Item)>()
+        .iter(&world)
+        .map(|(e, i)| (e, i.0))
+        .collect();
+    assert_eq!(live.len(), 2, "{live:?}");
+    assert_eq!(live[&a], 1);
+    assert!(pool(&world).parked() == 1 && !pool(&world).is_live(later));
+    check_flushed(&mut world, &live);
+}

@@ -108,10 +108,14 @@ pub(crate) fn flush_pool<M: Component>(world: &mut World) {
     let Some(mut pool) = world.get_resource_mut::<EntityPool<M>>() else {
         return;
     };
-    if !pool.needs_flush() {
+    // A flush run from inside this one (a command queued by a hook or an
+    // observer, applied by bevy during our writes) leaves what was recorded
+    // meanwhile to the next flush: this one holds the pool's queue.
+    if pool.flushing || !pool.needs_flush() {
         return;
     }
     let pool = &mut *pool;
+    pool.flushing = true;
     pool.compact_if_stale();
     let mut ops = std::mem::take(&mut pool.ops);
     let mut released = std::mem::take(&mut pool.released);
@@ -143,6 +147,7 @@ pub(crate) fn flush_pool<M: Component>(world: &mut World) {
         return;
     };
     let pool = &mut *pool;
+    pool.flushing = false;
     // Hooks or observers run by the flush may have used the pool: what they
     // recorded goes after what is left of ours.
     if applied.is_err() {

@@ -196,6 +196,8 @@ pub struct EntityPool<M: Component> {
     /// Set by a flush that panicked: entities to overwrite may have been
     /// parked already.
     recovering: bool,
+    /// Set while a flush runs.
+    flushing: bool,
     /// Per entity index: what the pool knows about the entity there.
     slots: Vec<Slot>,
     /// Recorded operations, applied at the next flush.
@@ -377,6 +379,7 @@ impl<M: Component> EntityPool<M> {
             stale: 0,
             window: 0,
             recovering: false,
+            flushing: false,
             slots: Vec::new(),
             ops: OpQueue::default(),
             live: 0,

@@ -870,3 +870,44 @@ fn a_flush_queued_by_an_observer_during_a_flush_waits_for_the_next_one() {
     assert!(pool(&world).parked() == 1 && !pool(&world).is_live(later));
     check_flushed(&mut world, &live);
 }
+
+#[derive(Component, Debug, PartialEq)]
+struct Nth<const N: usize>(u32);
+
+#[test]
+fn typed_acquisition_of_the_largest_tuple() {
+    fn bundle(v: u32) -> impl tickmem_ecs::PoolBundle {
+        (
+            Item(v),
+            Nth::<1>(v),
+            Nth::<2>(v),
+            Nth::<3>(v),
+            Nth::<4>(v),
+            Nth::<5>(v),
+            Nth::<6>(v),
+            Nth::<7>(v),
+            Nth::<8>(v),
+            Nth::<9>(v),
+            Nth::<10>(v),
+            Nth::<11>(v + 1),
+        )
+    }
+    let mut world = world_with_pool();
+    let a = world.resource_scope(|world, mut pool: Mut<EntityPool<Item>>| {
+        pool.acquire_typed(world.entity_allocator(), bundle(1))
+    });
+    world.flush_entity_pool::<Item>();
+    world.resource_scope(|world, mut pool: Mut<EntityPool<Item>>| {
+        pool.release(a);
+        assert_eq!(pool.acquire_typed(world.entity_allocator(), bundle(7)), a);
+    });
+    world.flush_entity_pool::<Item>();
+    assert_eq!(world.get::<Item>(a), Some(&Item(7)));
+    assert_eq!(world.get::<Nth<6>>(a), Some(&Nth(7)));
+    assert_eq!(world.get::<Nth<11>>(a), Some(&Nth(8)));
+    assert_eq!(
+        world.removed::<Disabled>().count(),
+        0,
+        "overwritten in place"
+    );
+}

@@ -96,81 +96,17 @@ macro_rules! impl_pool_bundle {
     };
 }
 
-impl_pool_bundle!((C0, c0, m0));
-impl_pool_bundle!((C0, c0, m0), (C1, c1, m1));
-impl_pool_bundle!((C0, c0, m0), (C1, c1, m1), (C2, c2, m2));
-impl_pool_bundle!((C0, c0, m0), (C1, c1, m1), (C2, c2, m2), (C3, c3, m3));
-impl_pool_bundle!(
-    (C0, c0, m0),
-    (C1, c1, m1),
-    (C2, c2, m2),
-    (C3, c3, m3),
-    (C4, c4, m4)
-);
-impl_pool_bundle!(
-    (C0, c0, m0),
-    (C1, c1, m1),
-    (C2, c2, m2),
-    (C3, c3, m3),
-    (C4, c4, m4),
-    (C5, c5, m5)
-);
-impl_pool_bundle!(
-    (C0, c0, m0),
-    (C1, c1, m1),
-    (C2, c2, m2),
-    (C3, c3, m3),
-    (C4, c4, m4),
-    (C5, c5, m5),
-    (C6, c6, m6)
-);
-impl_pool_bundle!(
-    (C0, c0, m0),
-    (C1, c1, m1),
-    (C2, c2, m2),
-    (C3, c3, m3),
-    (C4, c4, m4),
-    (C5, c5, m5),
-    (C6, c6, m6),
-    (C7, c7, m7)
-);
-impl_pool_bundle!(
-    (C0, c0, m0),
-    (C1, c1, m1),
-    (C2, c2, m2),
-    (C3, c3, m3),
-    (C4, c4, m4),
-    (C5, c5, m5),
-    (C6, c6, m6),
-    (C7, c7, m7),
-    (C8, c8, m8)
-);
-impl_pool_bundle!(
-    (C0, c0, m0),
-    (C1, c1, m1),
-    (C2, c2, m2),
-    (C3, c3, m3),
-    (C4, c4, m4),
-    (C5, c5, m5),
-    (C6, c6, m6),
-    (C7, c7, m7),
-    (C8, c8, m8),
-    (C9, c9, m9)
-);
-impl_pool_bundle!(
-    (C0, c0, m0),
-    (C1, c1, m1),
-    (C2, c2, m2),
-    (C3, c3, m3),
-    (C4, c4, m4),
-    (C5, c5, m5),
-    (C6, c6, m6),
-    (C7, c7, m7),
-    (C8, c8, m8),
-    (C9, c9, m9),
-    (C10, c10, m10)
-);
-impl_pool_bundle!(
+/// `impl_pool_bundle!` for the whole list, then for the list without its
+/// first element, and so on: tuples of 12 components down to 1.
+macro_rules! impl_pool_bundles {
+    () => {};
+    ($first:tt $(, $rest:tt)*) => {
+        impl_pool_bundle!($first $(, $rest)*);
+        impl_pool_bundles!($($rest),*);
+    };
+}
+
+impl_pool_bundles!(
     (C0, c0, m0),
     (C1, c1, m1),
     (C2, c2, m2),

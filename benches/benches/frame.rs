@@ -187,5 +187,138 @@ fn frame_reset(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, frame_alloc, frame_reset);
+/// `frame_alloc_threads`: the `frame_alloc` frame (10,000 × 64 B) made by 1
+/// and 2 threads at once, each through the same `&FrameArena`. Time is per
+/// thread: what each thread spends allocating its 10,000 objects (for
+/// mimalloc, and freeing them; for `bumpalo`, and resetting its `Bump`),
+/// taken inside the thread, the slowest thread of each frame counted. Lanes
+/// are independent, so the 2-thread time should match the 1-thread one.
+/// Between frames the threads wait at a barrier while the main thread calls
+/// `begin_frame` (not timed; see `frame_reset`). Each batch of frames runs on
+/// fresh threads, after two untimed frames.
+///
+/// Ids `<variant>/<threads>`: `tickmem_arena` (`FrameArena::alloc`, the
+/// per-call lane lookup included), `tickmem_lane` (`FrameArena::lane` once per
+/// frame, then `Lane::alloc`), `bumpalo` (a `Bump` per thread), `mimalloc`
+/// (`MiMalloc` through `GlobalAlloc`).
+fn frame_alloc_threads(c: &mut Criterion) {
+    use std::sync::{Barrier, RwLock};
+
+    #[derive(Clone, Copy)]
+    enum Variant {
+        Arena,
+        Lane,
+        Bumpalo,
+        Mimalloc,
+    }
+
+    /// One thread's frame; returns the time it took.
+    fn frame(
+        variant: Variant,
+        arena: &RwLock<FrameArena>,
+        bump: &mut Bump,
+        ptrs: &mut Vec<*mut Obj>,
+        seed: u64,
+    ) -> Duration {
+        match variant {
+            Variant::Arena | Variant::Lane => {
+                let arena = arena.read().expect("not poisoned");
+                let start = Instant::now();
+                if let Variant::Lane = variant {
+                    let lane = arena.lane();
+                    for i in 0..N as u64 {
+                        black_box(lane.alloc(Obj::new(seed, i)));
+                    }
+                } else {
+                    for i in 0..N as u64 {
+                        black_box(arena.alloc(Obj::new(seed, i)));
+                    }
+                }
+                start.elapsed()
+            }
+            Variant::Bumpalo => {
+                let start = Instant::now();
+                for i in 0..N as u64 {
+                    black_box(bump.alloc(Obj::new(seed, i)));
+                }
+                bump.reset();
+                start.elapsed()
+            }
+            Variant::Mimalloc => {
+                let layout = Layout::new::<Obj>();
+                let start = Instant::now();
+                for i in 0..N as u64 {
+                    // SAFETY: `layout` has a non-zero size.
+                    let ptr = unsafe { MiMalloc.alloc(layout) }.cast::<Obj>();
+                    assert!(!ptr.is_null(), "mimalloc out of memory");
+                    // SAFETY: fresh allocation with `Obj`'s layout.
+                    unsafe { ptr.write(Obj::new(seed, i)) };
+                    ptrs.push(black_box(ptr));
+                }
+                for ptr in ptrs.drain(..) {
+                    // SAFETY: allocated above by `MiMalloc` with `layout`, freed once.
+                    unsafe { MiMalloc.dealloc(ptr.cast(), layout) };
+                }
+                start.elapsed()
+            }
+        }
+    }
+
+    const WARM_FRAMES: u64 = 2;
+
+    tickmem_benches::make_process_multithreaded();
+    let seed = SplitMix64::new(SEED).next_u64();
+    let mut group = c.benchmark_group("frame_alloc_threads");
+    group.throughput(Throughput::Elements(N as u64));
+    let variants = [
+        ("tickmem_arena", Variant::Arena),
+        ("tickmem_lane", Variant::Lane),
+        ("bumpalo", Variant::Bumpalo),
+        ("mimalloc", Variant::Mimalloc),
+    ];
+    for (id, variant) in variants {
+        for threads in [1usize, 2] {
+            group.bench_with_input(BenchmarkId::new(id, threads), &threads, |b, &threads| {
+                let arena = RwLock::new(FrameArena::with_config(config()));
+                b.iter_custom(|iters| {
+                    let start = Barrier::new(threads + 1);
+                    let done = Barrier::new(threads + 1);
+                    let slowest = std::sync::Mutex::new(vec![Duration::ZERO; iters as usize]);
+                    std::thread::scope(|s| {
+                        for _ in 0..threads {
+                            s.spawn(|| {
+                                let mut bump = Bump::with_capacity(N * size_of::<Obj>() + 4096);
+                                let mut ptrs = Vec::with_capacity(N);
+                                let mut times = Vec::with_capacity(iters as usize);
+                                // Two untimed frames first: the thread's
+                                // memory (both halves of its lane) warmed up.
+                                for k in 0..iters + WARM_FRAMES {
+                                    start.wait();
+                                    let t = frame(variant, &arena, &mut bump, &mut ptrs, seed);
+                                    if k >= WARM_FRAMES {
+                                        times.push(t);
+                                    }
+                                    done.wait();
+                                }
+                                let mut slowest = slowest.lock().expect("not poisoned");
+                                for (s, t) in slowest.iter_mut().zip(times) {
+                                    *s = (*s).max(t);
+                                }
+                            });
+                        }
+                        for _ in 0..iters + WARM_FRAMES {
+                            start.wait();
+                            done.wait();
+                            arena.write().expect("not poisoned").begin_frame();
+                        }
+                    });
+                    slowest.into_inner().expect("not poisoned").iter().sum()
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, frame_alloc, frame_reset, frame_alloc_threads);
 criterion_main!(benches);

@@ -10,7 +10,7 @@ use tickmem_frame::FrameArena;
 use tickmem_track::{BudgetError, BudgetScope, FrameBudget};
 use tickmem_tracy::{Plot, PlotFormat};
 
-use crate::entity_pool::{EntityPool, flush_pool};
+use crate::entity_pool::{EntityPool, tick_pool};
 use crate::names::short_type_name;
 use crate::order::{RunFirstPass, TickmemSet};
 use crate::resources::{
@@ -389,7 +389,7 @@ impl TickmemWorldExt for World {
                     .get_resource::<EntityPool<M>>()
                     .map(|p| (p.live(), p.free()))
             },
-            Some(flush_pool::<M>),
+            Some(tick_pool::<M>),
         );
         self
     }

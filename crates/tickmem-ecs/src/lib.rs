@@ -12,6 +12,9 @@
 //! [`PoolCommands<M>`]: crate::PoolCommands
 //! [`ObjectPool<T>`]: crate::ObjectPool
 //! [`entity_pool`]: crate::entity_pool
+//! [`PoolBundle`]: crate::PoolBundle
+//! [`Pooled`]: crate::Pooled
+//! [`ShrinkPolicy`]: crate::ShrinkPolicy
 #![warn(missing_docs)]
 
 mod boundary;
@@ -24,11 +27,12 @@ mod resources;
 
 pub use boundary::{TickmemWorldExt, install, install_with_config};
 pub use entity_pool::{
-    EntityPool, EntityPoolWorldExt, PoolCommands, ReleaseError, apply_entity_pool,
+    AdoptError, EntityPool, EntityPoolWorldExt, PoolBundle, PoolCommands, Pooled, ReleaseError,
+    ShrinkPolicy, apply_entity_pool,
 };
 pub use order::TickmemSet;
 #[cfg(feature = "bevy_app")]
-pub use plugin::{TickmemFrameStart, TickmemPlugin};
+pub use plugin::{TickmemAppExt, TickmemFrameStart, TickmemPlugin};
 pub use resources::{
     AllocBudget, BudgetOverrun, Frame, FrameMemory, MemoryStats, ObjectPool, PoolKind, PoolStats,
     TickmemConfig,

@@ -1,8 +1,10 @@
 //! [`TickmemPlugin`] for bevy_app.
 
 use bevy_app::{App, First, MainScheduleOrder, Plugin};
+use bevy_ecs::component::Component;
 use bevy_ecs::schedule::{Schedule, ScheduleLabel, SingleThreadedExecutor};
 
+use crate::TickmemWorldExt;
 use crate::resources::TickmemConfig;
 
 /// The schedule holding tickmem's frame-boundary system in a bevy_app
@@ -70,5 +72,52 @@ impl Plugin for TickmemPlugin {
             );
         };
         order.insert_before(First, TickmemFrameStart);
+    }
+}
+
+/// tickmem's additions to a bevy_app [`App`]: the
+/// [`TickmemWorldExt`] registrations, without `app.world_mut()`.
+///
+/// # Examples
+///
+/// ```
+/// use bevy_app::{App, Update};
+/// use bevy_ecs::prelude::*;
+/// use tickmem_ecs::{MemoryStats, PoolCommands, TickmemAppExt, TickmemPlugin};
+///
+/// #[derive(Component)]
+/// struct Spark;
+/// struct Enemy;
+///
+/// let mut app = App::new();
+/// app.add_plugins(TickmemPlugin::default())
+///     .register_entity_pool::<Spark>()
+///     .register_object_pool::<Enemy>()
+///     .add_systems(Update, |mut sparks: PoolCommands<Spark>| {
+///         sparks.acquire_typed((Spark,));
+///     });
+/// app.update();
+/// app.update();
+/// let stats = app.world().resource::<MemoryStats>();
+/// assert_eq!(stats.pool("Spark").unwrap().live, 1);
+/// assert!(stats.pool("Enemy").is_some());
+/// ```
+pub trait TickmemAppExt {
+    /// [`TickmemWorldExt::register_entity_pool`] on the app's world.
+    fn register_entity_pool<M: Component>(&mut self) -> &mut Self;
+
+    /// [`TickmemWorldExt::register_object_pool`] on the app's world.
+    fn register_object_pool<T: Send + Sync + 'static>(&mut self) -> &mut Self;
+}
+
+impl TickmemAppExt for App {
+    fn register_entity_pool<M: Component>(&mut self) -> &mut Self {
+        self.world_mut().register_entity_pool::<M>();
+        self
+    }
+
+    fn register_object_pool<T: Send + Sync + 'static>(&mut self) -> &mut Self {
+        self.world_mut().register_object_pool::<T>();
+        self
     }
 }

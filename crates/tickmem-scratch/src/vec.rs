@@ -323,9 +323,7 @@ impl<T> Drop for ScratchVecIntoIter<'_, T> {
             }
         }
         let rest = Rest(&mut self.inner);
-        while let Some(item) = rest.0.next() {
-            drop(item);
-        }
+        rest.0.for_each(drop);
         std::mem::forget(rest);
     }
 }

@@ -360,15 +360,23 @@ impl State {
     /// Reset `level`'s chunks and account for them.
     #[inline]
     fn reclaim(&self, level: LevelPtr, used: usize, outer_in_use: usize) {
+        // The reset runs on the `Bump` moved out of the level: freeing the
+        // extra chunks calls the global allocator, which may re-enter `with`
+        // and open this level's child (`level` is still `current`); that
+        // scope reads its parents' `Bump`s for its stats, so none of them may
+        // be uniquely borrowed meanwhile.
+        //
         // SAFETY: the scope that used `level` is over: its `Scratch` is gone,
         // every reference it handed out has expired (they borrow the
-        // `Scratch`) and its destructors have run. No reference into the
-        // level's `Bump` is live, and none can be made while this one is: a
-        // `with` re-entering from the global allocator opens the level's
-        // child (`level` is still `current`). The unique borrow covers the
-        // `bump` field only, so such a call may still touch the other
-        // fields (all `Cell`s) through its own shared references.
-        unsafe { &mut (*level.as_ptr()).bump }.reset();
+        // `Scratch`) and its destructors have run, so no reference into the
+        // level's `Bump` is live. The unique borrow covers the `bump` field
+        // only and ends with the statement, which cannot call out
+        // (`Bump::new` does not allocate).
+        let mut bump = mem::replace(unsafe { &mut (*level.as_ptr()).bump }, Bump::new());
+        bump.reset();
+        // SAFETY: as above; the empty `Bump` put there meanwhile owns no
+        // chunk, so dropping it does not call out either.
+        drop(mem::replace(unsafe { &mut (*level.as_ptr()).bump }, bump));
         // SAFETY: `level` is live; a fresh shared reference after the reset.
         let l = unsafe { level.as_ref() };
         let reserved = l.bump.allocated_bytes();

@@ -825,14 +825,14 @@ impl Drop for ScopeGuard<'_> {
 /// let leaked = tickmem_scratch::with(|s| s.alloc(5u32));
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0521
 /// let mut outside: &[u8] = &[];
 /// tickmem_scratch::with(|s| outside = s.alloc_slice_copy(b"no"));
 /// ```
 ///
 /// Nor can an inner scope's allocation escape into the outer scope:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0521
 /// tickmem_scratch::with(|outer| {
 ///     let mut keep: &u32 = outer.alloc(1);
 ///     tickmem_scratch::with(|inner| keep = inner.alloc(2u32));

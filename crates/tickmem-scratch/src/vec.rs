@@ -19,6 +19,56 @@ use bumpalo::collections::Vec as BumpVec;
 /// let v = tickmem_scratch::with(|s| s.vec::<u32>());
 /// ```
 ///
+/// # Threads
+///
+/// A `ScratchVec` grows by bumping its thread's arena, so it is neither
+/// `Send` nor `Sync`: it cannot be moved or lent to another thread, not even
+/// a scoped one. Its elements can be handed over through
+/// [`into_iter`](IntoIterator::into_iter) ([`ScratchVecIntoIter`] is `Send`
+/// when `T` is), or lent as a slice (`&mut [T]` is `Send` when `T` is).
+///
+/// ```compile_fail,E0277
+/// fn assert_send<T: Send>() {}
+/// assert_send::<tickmem_scratch::ScratchVec<'static, u32>>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn assert_sync<T: Sync>() {}
+/// assert_sync::<tickmem_scratch::ScratchVec<'static, u32>>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// tickmem_scratch::with(|s| {
+///     let mut v = s.vec::<u32>();
+///     std::thread::scope(|t| {
+///         t.spawn(move || v.push(1)); // would bump this thread's arena
+///     });
+/// });
+/// ```
+///
+/// ```compile_fail,E0277
+/// tickmem_scratch::with(|s| {
+///     let mut v = s.vec::<u32>();
+///     std::thread::scope(|t| {
+///         t.spawn(|| v.len()); // not even shared
+///     });
+/// });
+/// ```
+///
+/// ```
+/// tickmem_scratch::with(|s| {
+///     let mut v = s.vec();
+///     v.extend(0..1000u32);
+///     // The elements, not the vector, go to the workers.
+///     let (a, b) = v.split_at_mut(500);
+///     std::thread::scope(|t| {
+///         t.spawn(|| a.iter_mut().for_each(|x| *x *= 2));
+///         t.spawn(|| b.iter_mut().for_each(|x| *x *= 2));
+///     });
+///     assert_eq!(v[999], 1998);
+/// });
+/// ```
+///
 /// # Examples
 ///
 /// ```

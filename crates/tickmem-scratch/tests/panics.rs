@@ -539,3 +539,48 @@ fn published_stats_are_true_after_unwinds() {
     );
     assert!(local.high_water_bytes >= 3000);
 }
+
+/// Reads a value of an outer scope in its destructor.
+struct Reader<'a> {
+    outer: &'a String,
+    seen: &'a Cell<usize>,
+    boom: bool,
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        assert_eq!(
+            self.outer, "outer value",
+            "read after the outer value's drop"
+        );
+        self.seen.set(self.seen.get() + 1);
+        if self.boom {
+            panic_any(Planned("drop"));
+        }
+    }
+}
+
+#[test]
+fn inner_destructors_read_outer_values_also_when_one_panics() {
+    let seen = Cell::new(0);
+    with(|outer| {
+        let name = outer.alloc(String::from("outer value"));
+        let name_ref: &String = name;
+        let got = planned_panic(|| {
+            with(|inner| {
+                for i in 0..4 {
+                    inner.alloc(Reader {
+                        outer: name_ref,
+                        seen: &seen,
+                        boom: i == 1,
+                    });
+                }
+            });
+        });
+        assert_eq!(got, "drop");
+        assert_eq!(seen.get(), 4);
+        // Outer values are alive until the outer scope exits.
+        assert_eq!(name_ref, "outer value");
+    });
+    consistent_outside();
+}

@@ -44,6 +44,10 @@ impl Drop for Counted<'_> {
     }
 }
 
+/// Sizes of `exercise`'s allocations.
+const SMALL: usize = if cfg!(miri) { 16 } else { 1000 };
+const BIG: usize = if cfg!(miri) { 600 } else { 10_000 };
+
 /// What a destructor does with scratch: allocate, nest, drop values, panic
 /// inside a nested scope, trim. `Err` says what went wrong.
 fn exercise(seed: u32) -> Result<(), String> {
@@ -53,17 +57,17 @@ fn exercise(seed: u32) -> Result<(), String> {
         with(|s| {
             assert_eq!(s.depth(), base + 1, "outermost depth");
             assert_eq!(stats().depth, base + 1, "stats depth");
-            let kept = s.alloc_slice_fill_with(100, |i| seed + i as u32);
+            let kept = s.alloc_slice_fill_with(SMALL, |i| seed + i as u32);
             s.alloc(Counted(&drops));
             with(|t| {
                 assert_eq!(t.depth(), base + 2, "nested depth");
                 t.alloc(Counted(&drops));
-                let big = t.alloc_slice_copy(&[seed as u8; 10_000]);
+                let big = t.alloc_slice_fill_with(BIG, |_| seed as u8);
                 assert!(big.iter().all(|b| *b == seed as u8));
                 let mut v = t.vec();
-                v.extend((0..1000).map(|i| i * seed));
-                assert_eq!(v[999], 999 * seed);
-                assert!(stats().bytes_in_use >= 10_000, "{}", stats());
+                v.extend((0..SMALL as u32).map(|i| i * seed));
+                assert_eq!(v[SMALL - 1], (SMALL as u32 - 1) * seed);
+                assert!(stats().bytes_in_use >= BIG, "{}", stats());
             });
             assert_eq!(drops.get(), 1, "nested scope's value dropped");
             let r = catch_unwind(AssertUnwindSafe(|| {

@@ -473,9 +473,16 @@ fn run_program(ops: &[Op]) {
     with(|s| assert_eq!((s.depth(), s.bytes_used()), (1, 0)));
 }
 
+/// 512 cases, 8 under Miri; `PROPTEST_CASES` overrides (sanitizer runs use
+/// fewer, soaks more).
 fn config() -> ProptestConfig {
+    let cases = match std::env::var("PROPTEST_CASES") {
+        Ok(_) => ProptestConfig::default().cases,
+        Err(_) if cfg!(miri) => 8,
+        Err(_) => 512,
+    };
     ProptestConfig {
-        cases: if cfg!(miri) { 8 } else { 512 },
+        cases,
         failure_persistence: None,
         ..ProptestConfig::default()
     }

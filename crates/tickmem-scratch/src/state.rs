@@ -295,23 +295,18 @@ impl State {
 
     #[inline(always)]
     fn finish_exit(&self, level: LevelPtr) {
-        let (used, changed, parent, depth) = {
+        let (used, grew, parent, depth) = {
             // SAFETY: `level` is live; this shared reference ends in this block.
             let l = unsafe { level.as_ref() };
             l.touched_cur.set(true);
             let allocated = l.bump.allocated_bytes();
             let used = allocated.saturating_sub(l.bump.chunk_capacity());
             // A zero-sized allocation can still have taken a first chunk.
-            (
-                used,
-                used != 0 || allocated != l.reserved.get(),
-                l.parent,
-                l.depth,
-            )
+            (used, allocated != l.reserved.get(), l.parent, l.depth)
         };
         self.scopes.set(self.scopes.get() + 1);
-        if changed || parent.is_some() {
-            self.finish_exit_slow(level, used, changed, parent, depth);
+        if used != 0 || grew || parent.is_some() {
+            self.finish_exit_slow(level, used, grew, parent, depth);
             return;
         }
         self.current.set(None);
@@ -336,7 +331,7 @@ impl State {
         &self,
         level: LevelPtr,
         used: usize,
-        changed: bool,
+        grew: bool,
         parent: Option<LevelPtr>,
         depth: usize,
     ) {
@@ -344,11 +339,11 @@ impl State {
             Some(p) => in_use_from(p),
             None => 0,
         };
-        if changed {
+        if used != 0 || grew {
             // While `level` is still the active one: a `with` re-entering
             // from the global allocator as chunks are freed opens the next
             // level, never this one.
-            self.reclaim(level, used, outer_in_use);
+            self.reclaim(level, used, grew, outer_in_use);
         }
         self.current.set(parent);
         if parent.is_none() {
@@ -357,26 +352,23 @@ impl State {
         self.publish(outer_in_use, depth - 1);
     }
 
-    /// Reset `level`'s chunks and account for them.
+    /// Reset `level`'s chunks and account for them. `grew`: chunks were
+    /// added since the last reset (`allocated_bytes` changed; chunks are only
+    /// freed by resets and trims).
     #[inline]
-    fn reclaim(&self, level: LevelPtr, used: usize, outer_in_use: usize) {
-        // The reset runs on the `Bump` moved out of the level: freeing the
-        // extra chunks calls the global allocator, which may re-enter `with`
-        // and open this level's child (`level` is still `current`); that
-        // scope reads its parents' `Bump`s for its stats, so none of them may
-        // be uniquely borrowed meanwhile.
-        //
-        // SAFETY: the scope that used `level` is over: its `Scratch` is gone,
-        // every reference it handed out has expired (they borrow the
-        // `Scratch`) and its destructors have run, so no reference into the
-        // level's `Bump` is live. The unique borrow covers the `bump` field
-        // only and ends with the statement, which cannot call out
-        // (`Bump::new` does not allocate).
-        let mut bump = mem::replace(unsafe { &mut (*level.as_ptr()).bump }, Bump::new());
-        bump.reset();
-        // SAFETY: as above; the empty `Bump` put there meanwhile owns no
-        // chunk, so dropping it does not call out either.
-        drop(mem::replace(unsafe { &mut (*level.as_ptr()).bump }, bump));
+    fn reclaim(&self, level: LevelPtr, used: usize, grew: bool, outer_in_use: usize) {
+        if grew {
+            self.reset_grown(level);
+        } else {
+            // SAFETY: the scope that used `level` is over: its `Scratch` is
+            // gone, every reference it handed out has expired (they borrow
+            // the `Scratch`) and its destructors have run, so no reference
+            // into the level's `Bump` is live. The unique borrow covers the
+            // `bump` field only and ends with the statement, which cannot
+            // call out: the `Bump` has a single chunk (none was added since
+            // the last reset, which left one), so the reset frees nothing.
+            unsafe { &mut (*level.as_ptr()).bump }.reset();
+        }
         // SAFETY: `level` is live; a fresh shared reference after the reset.
         let l = unsafe { level.as_ref() };
         let reserved = l.bump.allocated_bytes();
@@ -390,6 +382,24 @@ impl State {
         if total > self.high_water.get() {
             self.high_water.set(total);
         }
+    }
+
+    /// Reset a level whose `Bump` gained chunks. The reset frees them,
+    /// calling the global allocator, which may re-enter `with` and open this
+    /// level's child (`level` is still `current`); that scope reads its
+    /// parents' `Bump`s for its stats, so none of them may be uniquely
+    /// borrowed meanwhile: the reset runs on the `Bump` moved out.
+    #[cold]
+    #[inline(never)]
+    fn reset_grown(&self, level: LevelPtr) {
+        // SAFETY: as in `reclaim`; the unique borrow of the `bump` field ends
+        // with the statement, which cannot call out (`Bump::new` does not
+        // allocate).
+        let mut bump = mem::replace(unsafe { &mut (*level.as_ptr()).bump }, Bump::new());
+        bump.reset();
+        // SAFETY: as above; the empty `Bump` put there meanwhile owns no
+        // chunk, so dropping it does not call out either.
+        drop(mem::replace(unsafe { &mut (*level.as_ptr()).bump }, bump));
     }
 
     #[inline]

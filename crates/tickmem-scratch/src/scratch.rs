@@ -287,7 +287,10 @@ impl<'env> Scratch<'env> {
     #[inline(always)]
     fn level(&self) -> &Level {
         // SAFETY: the level of an open scope is live for as long as the
-        // scope's `Scratch` exists (levels are freed only when inactive).
+        // scope's `Scratch` exists: trims free only levels no scope uses, a
+        // temporary level is freed after its scope's closure has returned,
+        // and the thread's state leaves its levels alone when it is
+        // destroyed while scopes are open (`std::process::exit` in a scope).
         unsafe { self.level.as_ref() }
     }
 
@@ -318,7 +321,9 @@ impl<'env> Scratch<'env> {
         self.level().drops.set(Some(entry));
     }
 
-    /// The depth of this scope: 1 for an outermost scope.
+    /// The depth of this scope: 1 for an outermost scope. (A temporary
+    /// scope, used at thread exit after the thread's scratch state is gone,
+    /// counts the open temporary scopes.)
     ///
     /// ```
     /// tickmem_scratch::with(|s| {

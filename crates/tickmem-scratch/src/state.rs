@@ -15,8 +15,22 @@
 //!
 //! Levels are heap-allocated (`Box<Level>`, stable addresses, one
 //! cache line set per thread) and reached through raw pointers; every mutable
-//! field is a `Cell`, and the only `&mut` ever made (`Bump::reset` and trims)
-//! is made on a level that is not active, when no reference into it exists.
+//! field is a `Cell`, and the only `&mut` ever made is of a level's `bump`
+//! field (`Bump::reset` and trims), on a level whose scope is over, when no
+//! reference into its `Bump` exists.
+//!
+//! # Re-entry and thread exit
+//!
+//! Code that calls out while the state is mid-change must not let a new
+//! scope see that change half done. The global allocator can call out (a
+//! profiling allocator may use scratch itself): creating a level and
+//! trimming run under `State::busy` with the inactive levels unlinked, so a
+//! `with` arriving meanwhile finds no level to reuse and takes a temporary
+//! one ([`with_temporary`]); a reset that frees chunks runs on the `Bump`
+//! moved out of its level, while the level is still `current`, so such a
+//! `with` opens the next level. User destructors run at scope exit while the
+//! level is still `current` too. The same temporary levels serve `with`
+//! once the thread-local `State` is destroyed at thread exit.
 //!
 //! [`Scratch`]: crate::Scratch
 
@@ -813,6 +827,16 @@ impl Drop for ScopeGuard<'_> {
 ///
 /// Nothing allocated can outlive the scope: the references borrow the
 /// `Scratch`, which only lives during the call.
+///
+/// # Panics and thread exit
+///
+/// `f` may panic, and so may the destructors of what it allocated: the
+/// scope is closed either way, each value dropped exactly once (a panic in a
+/// destructor while already unwinding aborts, as for a `Vec`). It may be
+/// called from a thread-local destructor at any point of thread exit: once
+/// this crate's own thread-local state is gone, each scope gets a temporary
+/// arena freed at its exit. See the crate docs ("What holds under panics,
+/// across threads and at thread exit").
 ///
 /// # Examples
 ///

@@ -42,9 +42,11 @@ pub struct ScratchStats {
     pub depth: usize,
     /// Scopes closed so far.
     pub scopes: u64,
-    /// Threads counted: 1 for [`stats`](crate::stats), the threads that have
-    /// used scratch for [`global_stats`](crate::global_stats) (an exited
-    /// thread's slot is reused by the next new thread).
+    /// Threads counted: 1 for [`stats`](crate::stats) once the thread has
+    /// opened a scope (0 after its scratch state is gone); for
+    /// [`global_stats`](crate::global_stats), the registry's slots: one per
+    /// thread that has used scratch and not exited, plus those exited
+    /// threads left for reuse by new ones.
     pub threads: usize,
 }
 

@@ -1027,3 +1027,42 @@ pub(crate) fn refresh_policy_here() {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Run by `closing_an_outer_scope_first_aborts` in a child process.
+    #[test]
+    #[ignore = "run in a child process by closing_an_outer_scope_first_aborts"]
+    fn child_closes_an_outer_scope_first() {
+        if std::env::var_os("TICKMEM_SCRATCH_ORDER_CHILD").is_none() {
+            return;
+        }
+        // What a stackful coroutine switching stacks inside `with` would do.
+        let state = State::new();
+        let outer = state.enter().expect("not busy");
+        let _inner = state.enter().expect("not busy");
+        state.exit(outer);
+    }
+
+    #[cfg(all(unix, not(miri)))]
+    #[test]
+    fn closing_an_outer_scope_first_aborts() {
+        use std::os::unix::process::ExitStatusExt;
+
+        let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "state::tests::child_closes_an_outer_scope_first",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("TICKMEM_SCRATCH_ORDER_CHILD", "1")
+            .output()
+            .expect("child ran");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.signal(), Some(6), "{:?}: {stderr}", out.status);
+        assert!(stderr.contains("scopes closed out of order"), "{stderr}");
+    }
+}

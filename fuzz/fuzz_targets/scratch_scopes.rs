@@ -23,12 +23,34 @@ enum Op {
     Push,
     Pop,
     PanicPop,
-    Alloc { up: u8, n: u8, bomb: bool },
-    Words { up: u8, len: u16, seed: u32 },
-    Fill { n: u8, panic_at: Option<u8> },
-    Vec { n: u8, iter_panic: Option<u8>, retain_panic: Option<u8>, bomb: Option<u8>, take: u8 },
-    Trim { all: bool },
-    Thread { len: u16, panic: bool },
+    Alloc {
+        up: u8,
+        n: u8,
+        bomb: bool,
+    },
+    Words {
+        up: u8,
+        len: u16,
+        seed: u32,
+    },
+    Fill {
+        n: u8,
+        panic_at: Option<u8>,
+    },
+    Vec {
+        n: u8,
+        iter_panic: Option<u8>,
+        retain_panic: Option<u8>,
+        bomb: Option<u8>,
+        take: u8,
+    },
+    Trim {
+        all: bool,
+    },
+    Thread {
+        len: u16,
+        panic: bool,
+    },
     Check,
 }
 
@@ -42,7 +64,10 @@ impl Tracker {
     fn make(&self) -> Val<'_> {
         let mut drops = self.drops.borrow_mut();
         drops.push(0);
-        Val { id: (drops.len() - 1) as u32, tracker: self }
+        Val {
+            id: (drops.len() - 1) as u32,
+            tracker: self,
+        }
     }
 
     fn dropped(&self) -> usize {
@@ -121,7 +146,10 @@ impl<'e> Open<'e> for Frame<'_, 'e> {
         assert_eq!(words.len(), mine.words.len());
         for ((w, seed), (len, _)) in words.iter().zip(&mine.words) {
             assert_eq!(w.len(), *len);
-            assert!(w.iter().enumerate().all(|(i, x)| *x == word(*seed, i)), "scratch data corrupted");
+            assert!(
+                w.iter().enumerate().all(|(i, x)| *x == word(*seed, i)),
+                "scratch data corrupted"
+            );
         }
         assert_eq!(self.s.depth(), model.len());
         if let Some(p) = self.parent {
@@ -154,7 +182,11 @@ impl<'t> Run<'t> {
     fn check(&self, frame: &dyn Open<'t>) {
         frame.check(&self.stack);
         assert_eq!(stats().depth, self.stack.len());
-        assert_eq!(self.t.dropped(), self.dropped, "drops differ from the model");
+        assert_eq!(
+            self.t.dropped(),
+            self.dropped,
+            "drops differ from the model"
+        );
     }
 
     fn level(&mut self, ops: &mut std::slice::Iter<'_, Op>, frame: &Frame<'_, 't>) -> Exit {
@@ -167,7 +199,11 @@ impl<'t> Run<'t> {
                     let mut exit = Exit::Popped;
                     let panicked = injected(|| {
                         with(|s| {
-                            let inner = Frame { s, words: RefCell::new(Vec::new()), parent: Some(frame) };
+                            let inner = Frame {
+                                s,
+                                words: RefCell::new(Vec::new()),
+                                parent: Some(frame),
+                            };
                             exit = self.level(ops, &inner);
                             if let Exit::Panicked = exit {
                                 panic_any(Injected);
@@ -221,9 +257,16 @@ impl<'t> Run<'t> {
                     });
                     let calls = calls.get();
                     self.dropped += calls; // the nested scopes' values
-                    self.stack.last_mut().expect("open").live += if panicked { calls - 1 } else { calls };
+                    self.stack.last_mut().expect("open").live +=
+                        if panicked { calls - 1 } else { calls };
                 }
-                Op::Vec { n, iter_panic, retain_panic, bomb, take } => {
+                Op::Vec {
+                    n,
+                    iter_panic,
+                    retain_panic,
+                    bomb,
+                    take,
+                } => {
                     let before = t.drops.borrow().len();
                     let mut v = frame.s.vec();
                     injected(|| {
@@ -306,11 +349,19 @@ fuzz_target!(|ops: Vec<Op>| {
         }));
     });
     let t = Tracker::default();
-    let mut run = Run { t: &t, stack: vec![Level::default()], dropped: 0 };
+    let mut run = Run {
+        t: &t,
+        stack: vec![Level::default()],
+        dropped: 0,
+    };
     let mut iter = ops.iter();
     let panicked = injected(|| {
         with(|s| {
-            let root = Frame { s, words: RefCell::new(Vec::new()), parent: None };
+            let root = Frame {
+                s,
+                words: RefCell::new(Vec::new()),
+                parent: None,
+            };
             run.level(&mut iter, &root);
             run.check(&root);
         })
@@ -318,7 +369,11 @@ fuzz_target!(|ops: Vec<Op>| {
     let root = run.stack.pop().expect("root");
     assert_eq!(panicked, root.bomb);
     assert_eq!(t.dropped(), run.dropped + root.live);
-    assert_eq!(t.dropped(), t.drops.borrow().len(), "a value was never dropped");
+    assert_eq!(
+        t.dropped(),
+        t.drops.borrow().len(),
+        "a value was never dropped"
+    );
     let st = stats();
     assert_eq!((st.depth, st.bytes_in_use), (0, 0));
 });

@@ -35,7 +35,7 @@ use crate::state::{DropEntry, Level, LevelPtr};
 /// the scope, but not other scratch allocations, whose destructors may
 /// already have run when its own runs:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0521
 /// use std::cell::Cell;
 /// struct Node<'a> {
 ///     next: Cell<Option<&'a Node<'a>>>,
@@ -57,7 +57,7 @@ use crate::state::{DropEntry, Level, LevelPtr};
 /// Naming the scope's own lifetime as `'env` does not get around it
 /// (`Scratch` is invariant in `'env`):
 ///
-/// ```compile_fail
+/// ```compile_fail,E0521
 /// # use std::cell::Cell;
 /// # struct Node<'a> { next: Cell<Option<&'a Node<'a>>>, name: String }
 /// # impl Drop for Node<'_> { fn drop(&mut self) {} }
@@ -72,7 +72,7 @@ use crate::state::{DropEntry, Level, LevelPtr};
 /// An outer scope's value with a destructor cannot borrow an inner scope's
 /// allocation (the inner one is gone first); the other way round is fine:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0521
 /// struct Holder<'a>(&'a u32);
 /// impl Drop for Holder<'_> { fn drop(&mut self) { assert_eq!(*self.0, 5) } }
 /// tickmem_scratch::with(|outer| {
@@ -112,20 +112,62 @@ use crate::state::{DropEntry, Level, LevelPtr};
 ///
 /// A `Scratch` belongs to its thread: it is neither `Send` nor `Sync`.
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn assert_send<T: Send>() {}
 /// assert_send::<tickmem_scratch::Scratch<'static>>();
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn assert_sync<T: Sync>() {}
 /// assert_sync::<tickmem_scratch::Scratch<'static>>();
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// tickmem_scratch::with(|s| {
 ///     std::thread::scope(|t| {
 ///         t.spawn(|| s.alloc(1u8)); // `&Scratch` cannot cross threads
+///     });
+/// });
+/// ```
+///
+/// Nor can a collection that allocates through it:
+///
+/// ```compile_fail,E0277
+/// use allocator_api2::vec::Vec;
+/// tickmem_scratch::with(|s| {
+///     let mut v: Vec<u32, _> = Vec::new_in(s);
+///     std::thread::scope(|t| {
+///         t.spawn(move || v.push(1));
+///     });
+/// });
+/// ```
+///
+/// What it allocated may be lent to other threads while the scope is open,
+/// as any borrowed data (`&mut T` is `Send` when `T` is, `&T` when `T` is
+/// `Sync`): the memory stays valid until the scope exits, which the borrow
+/// checker places after the scoped threads have joined. Values with a
+/// destructor are still dropped by the scope's own thread.
+///
+/// ```
+/// tickmem_scratch::with(|s| {
+///     let sums = s.alloc_slice_fill_with(4, |_| 0u64);
+///     let names = s.alloc_slice_fill_with(4, |i| format!("worker {i}"));
+///     std::thread::scope(|t| {
+///         for (sum, name) in sums.iter_mut().zip(names.iter()) {
+///             t.spawn(move || *sum = name.len() as u64);
+///         }
+///     });
+///     assert_eq!(sums, &[8, 8, 8, 8]);
+/// });
+/// ```
+///
+/// A value that is not `Send` stays on its thread:
+///
+/// ```compile_fail,E0277
+/// tickmem_scratch::with(|s| {
+///     let shared = s.alloc(std::rc::Rc::new(1u32));
+///     std::thread::scope(|t| {
+///         t.spawn(move || **shared + 1);
 ///     });
 /// });
 /// ```
@@ -245,7 +287,10 @@ impl<'env> Scratch<'env> {
     #[inline(always)]
     fn level(&self) -> &Level {
         // SAFETY: the level of an open scope is live for as long as the
-        // scope's `Scratch` exists (levels are freed only when inactive).
+        // scope's `Scratch` exists: trims free only levels no scope uses, a
+        // temporary level is freed after its scope's closure has returned,
+        // and the thread's state leaves its levels alone when it is
+        // destroyed while scopes are open (`std::process::exit` in a scope).
         unsafe { self.level.as_ref() }
     }
 
@@ -276,7 +321,9 @@ impl<'env> Scratch<'env> {
         self.level().drops.set(Some(entry));
     }
 
-    /// The depth of this scope: 1 for an outermost scope.
+    /// The depth of this scope: 1 for an outermost scope. (A temporary
+    /// scope, used at thread exit after the thread's scratch state is gone,
+    /// counts the open temporary scopes.)
     ///
     /// ```
     /// tickmem_scratch::with(|s| {

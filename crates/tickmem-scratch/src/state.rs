@@ -13,10 +13,24 @@
 //! so allocating from an outer [`Scratch`] inside an inner scope is fine and
 //! its data survives the inner exit.
 //!
-//! Levels are heap-allocated (`Box<CachePadded<Level>>`, stable addresses, one
+//! Levels are heap-allocated (`Box<Level>`, stable addresses, one
 //! cache line set per thread) and reached through raw pointers; every mutable
-//! field is a `Cell`, and the only `&mut` ever made (`Bump::reset` and trims)
-//! is made on a level that is not active, when no reference into it exists.
+//! field is a `Cell`, and the only `&mut` ever made is of a level's `bump`
+//! field (`Bump::reset` and trims), on a level whose scope is over, when no
+//! reference into its `Bump` exists.
+//!
+//! # Re-entry and thread exit
+//!
+//! Code that calls out while the state is mid-change must not let a new
+//! scope see that change half done. The global allocator can call out (a
+//! profiling allocator may use scratch itself): creating a level and
+//! trimming run under `State::busy` with the inactive levels unlinked, so a
+//! `with` arriving meanwhile finds no level to reuse and takes a temporary
+//! one ([`with_temporary`]); a reset that frees chunks runs on the `Bump`
+//! moved out of its level, while the level is still `current`, so such a
+//! `with` opens the next level. User destructors run at scope exit while the
+//! level is still `current` too. The same temporary levels serve `with`
+//! once the thread-local `State` is destroyed at thread exit.
 //!
 //! [`Scratch`]: crate::Scratch
 
@@ -30,11 +44,11 @@ use crossbeam_utils::CachePadded;
 
 use crate::Scratch;
 use crate::policy::{self, trim_policy};
-use crate::stats::{NEXT_SERIAL, Published, REGISTRY, ScratchStats};
+use crate::stats::{Published, ScratchStats};
 
 /// A level, by address. Valid from `State::grow` until the level is freed by
 /// `State::free_tail` (only ever inactive levels) or by `State`'s `Drop`.
-pub(crate) type LevelPtr = NonNull<CachePadded<Level>>;
+pub(crate) type LevelPtr = NonNull<Level>;
 
 /// Policy shrinking leaves levels that reserve at most this alone.
 const MIN_TRIM_BYTES: usize = 64 << 10;
@@ -57,6 +71,14 @@ pub(crate) struct DropEntry {
 }
 
 /// One nesting depth's arena.
+///
+/// Aligned (and so sized) to 128 bytes, as `crossbeam_utils::CachePadded`
+/// would pad it, so that no two levels (of different threads) share a cache
+/// line or an adjacent-line prefetch pair. Not wrapped in `CachePadded`
+/// itself: `reclaim` and `shrink` borrow the `bump` field uniquely through a
+/// raw pointer, which a `Deref` wrapper would turn into a unique borrow of
+/// the whole level.
+#[repr(align(128))]
 pub(crate) struct Level {
     /// The chunks. Reset when a scope at this depth exits.
     pub(crate) bump: Bump,
@@ -114,9 +136,7 @@ impl Level {
 
 /// Allocate a new level on the heap.
 fn new_level(parent: Option<LevelPtr>, depth: usize) -> LevelPtr {
-    NonNull::from(Box::leak(Box::new(CachePadded::new(Level::new(
-        parent, depth,
-    )))))
+    NonNull::from(Box::leak(Box::new(Level::new(parent, depth))))
 }
 
 /// Free a level made by [`new_level`].
@@ -194,9 +214,13 @@ pub(crate) struct State {
     high_water: Cell<usize>,
     /// Sum of the levels' `reserved`.
     reserved: Cell<usize>,
-    /// This thread's published stats, once registered.
-    slot: Cell<Option<&'static CachePadded<Published>>>,
-    serial: Cell<u64>,
+    /// This thread's published stats, once registered (claimed until the
+    /// state is dropped).
+    slot: Cell<Option<&'static Published>>,
+    /// A trim or the creation of a level is under way: the inactive levels
+    /// are unlinked (or being linked). A `with` that re-enters meanwhile
+    /// (from the global allocator) gets a temporary scope instead.
+    busy: Cell<bool>,
     /// The slot's counters when this thread took it over.
     scopes_base: Cell<u64>,
     high_water_base: Cell<usize>,
@@ -221,15 +245,17 @@ impl State {
             high_water: Cell::new(0),
             reserved: Cell::new(0),
             slot: Cell::new(None),
-            serial: Cell::new(0),
+            busy: Cell::new(false),
             scopes_base: Cell::new(0),
             high_water_base: Cell::new(0),
         }
     }
 
-    /// Open a scope: activate (and return) the level one deeper.
+    /// Open a scope: activate (and return) the level one deeper. `None`
+    /// when a `with` re-entered from the global allocator while this state
+    /// is busy: the caller uses a temporary level instead.
     #[inline]
-    pub(crate) fn enter(&self) -> LevelPtr {
+    pub(crate) fn enter(&self) -> Option<LevelPtr> {
         let next = match self.current.get() {
             // SAFETY: the active level is live (levels are only freed while
             // inactive, or with the `State`).
@@ -244,16 +270,19 @@ impl State {
         };
         let level = match next {
             Some(level) => level,
-            None => self.grow(),
+            None => self.grow()?,
         };
         self.current.set(Some(level));
-        level
+        Some(level)
     }
 
     /// Close the scope that [`enter`](Self::enter) opened on `level`: run its
     /// destructors, reset its chunks, publish stats, apply the trim policy.
     #[inline(always)]
     pub(crate) fn exit(&self, level: LevelPtr) {
+        if self.current.get() != Some(level) {
+            scopes_out_of_order();
+        }
         // SAFETY: `level` is the active level (live).
         if unsafe { level.as_ref() }.drops.get().is_some() {
             self.exit_with_drops(level);
@@ -280,26 +309,21 @@ impl State {
 
     #[inline(always)]
     fn finish_exit(&self, level: LevelPtr) {
-        let (used, changed, parent, depth) = {
+        let (used, grew, parent, depth) = {
             // SAFETY: `level` is live; this shared reference ends in this block.
             let l = unsafe { level.as_ref() };
             l.touched_cur.set(true);
             let allocated = l.bump.allocated_bytes();
             let used = allocated.saturating_sub(l.bump.chunk_capacity());
             // A zero-sized allocation can still have taken a first chunk.
-            (
-                used,
-                used != 0 || allocated != l.reserved.get(),
-                l.parent,
-                l.depth,
-            )
+            (used, allocated != l.reserved.get(), l.parent, l.depth)
         };
-        self.current.set(parent);
         self.scopes.set(self.scopes.get() + 1);
-        if changed || parent.is_some() {
-            self.finish_exit_slow(level, used, changed, parent, depth);
+        if used != 0 || grew || parent.is_some() {
+            self.finish_exit_slow(level, used, grew, parent, depth);
             return;
         }
+        self.current.set(None);
         // The fast path: an outermost scope that allocated nothing. Reserved
         // bytes and high-water are unchanged.
         let left = self.scopes_left.get();
@@ -321,7 +345,7 @@ impl State {
         &self,
         level: LevelPtr,
         used: usize,
-        changed: bool,
+        grew: bool,
         parent: Option<LevelPtr>,
         depth: usize,
     ) {
@@ -329,24 +353,36 @@ impl State {
             Some(p) => in_use_from(p),
             None => 0,
         };
-        if changed {
-            self.reclaim(level, used, outer_in_use);
+        if used != 0 || grew {
+            // While `level` is still the active one: a `with` re-entering
+            // from the global allocator as chunks are freed opens the next
+            // level, never this one.
+            self.reclaim(level, used, grew, outer_in_use);
         }
+        self.current.set(parent);
         if parent.is_none() {
             self.outermost_exit();
         }
         self.publish(outer_in_use, depth - 1);
     }
 
-    /// Reset `level`'s chunks and account for them.
+    /// Reset `level`'s chunks and account for them. `grew`: chunks were
+    /// added since the last reset (`allocated_bytes` changed; chunks are only
+    /// freed by resets and trims).
     #[inline]
-    fn reclaim(&self, level: LevelPtr, used: usize, outer_in_use: usize) {
-        // SAFETY: the scope that used `level` is over: its `Scratch` is gone,
-        // every reference it handed out has expired (they borrow the
-        // `Scratch`), its destructors have run, and `current` no longer
-        // points to it. No reference into the level is live, so a unique
-        // borrow of its `Bump` is sound.
-        unsafe { &mut *level.as_ptr() }.bump.reset();
+    fn reclaim(&self, level: LevelPtr, used: usize, grew: bool, outer_in_use: usize) {
+        if grew {
+            self.reset_grown(level);
+        } else {
+            // SAFETY: the scope that used `level` is over: its `Scratch` is
+            // gone, every reference it handed out has expired (they borrow
+            // the `Scratch`) and its destructors have run, so no reference
+            // into the level's `Bump` is live. The unique borrow covers the
+            // `bump` field only and ends with the statement, which cannot
+            // call out: the `Bump` has a single chunk (none was added since
+            // the last reset, which left one), so the reset frees nothing.
+            unsafe { &mut (*level.as_ptr()).bump }.reset();
+        }
         // SAFETY: `level` is live; a fresh shared reference after the reset.
         let l = unsafe { level.as_ref() };
         let reserved = l.bump.allocated_bytes();
@@ -360,6 +396,24 @@ impl State {
         if total > self.high_water.get() {
             self.high_water.set(total);
         }
+    }
+
+    /// Reset a level whose `Bump` gained chunks. The reset frees them,
+    /// calling the global allocator, which may re-enter `with` and open this
+    /// level's child (`level` is still `current`); that scope reads its
+    /// parents' `Bump`s for its stats, so none of them may be uniquely
+    /// borrowed meanwhile: the reset runs on the `Bump` moved out.
+    #[cold]
+    #[inline(never)]
+    fn reset_grown(&self, level: LevelPtr) {
+        // SAFETY: as in `reclaim`; the unique borrow of the `bump` field ends
+        // with the statement, which cannot call out (`Bump::new` does not
+        // allocate).
+        let mut bump = mem::replace(unsafe { &mut (*level.as_ptr()).bump }, Bump::new());
+        bump.reset();
+        // SAFETY: as above; the empty `Bump` put there meanwhile owns no
+        // chunk, so dropping it does not call out either.
+        drop(mem::replace(unsafe { &mut (*level.as_ptr()).bump }, bump));
     }
 
     #[inline]
@@ -398,19 +452,13 @@ impl State {
             .map_or(0, |c| unsafe { c.as_ref() }.depth)
     }
 
-    /// The first level no scope is using.
-    fn first_inactive(&self) -> Option<LevelPtr> {
-        match self.current.get() {
-            // SAFETY: the active level is live.
-            Some(c) => unsafe { c.as_ref() }.child.get(),
-            None => self.root.get(),
-        }
-    }
-
     /// Create the level one deeper than `current` (first use of a depth).
+    /// `None` if this state is busy: a `with` re-entered from the global
+    /// allocator during a trim or during another `grow`.
     #[cold]
     #[inline(never)]
-    fn grow(&self) -> LevelPtr {
+    fn grow(&self) -> Option<LevelPtr> {
+        let _busy = self.busy()?;
         if self.slot.get().is_none() {
             self.register();
         }
@@ -418,32 +466,26 @@ impl State {
         // SAFETY: the active level is live.
         let depth = parent.map_or(1, |p| unsafe { p.as_ref() }.depth + 1);
         let level = new_level(parent, depth);
-        // Link it, unless the global allocator re-entered `with` while we
-        // allocated and linked one first.
-        let link = match parent {
+        match parent {
             // SAFETY: the active level is live.
-            Some(p) => &unsafe { p.as_ref() }.child,
-            None => &self.root,
-        };
-        match link.get() {
-            Some(existing) => {
-                // SAFETY: `level` was never linked or handed out.
-                unsafe { free_level(level) };
-                existing
-            }
-            None => {
-                link.set(Some(level));
-                level
-            }
+            Some(p) => unsafe { p.as_ref() }.child.set(Some(level)),
+            None => self.root.set(Some(level)),
+        }
+        Some(level)
+    }
+
+    /// Mark this state busy until the guard drops; `None` if it already is.
+    fn busy(&self) -> Option<Busy<'_>> {
+        if self.busy.replace(true) {
+            None
+        } else {
+            Some(Busy(self))
         }
     }
 
     /// Take this thread's slot in the stats registry.
     fn register(&self) {
-        let slot: &'static CachePadded<Published> = REGISTRY.get_or(Default::default);
-        let serial = NEXT_SERIAL.fetch_add(1, Relaxed);
-        slot.owner.store(serial, Relaxed);
-        self.serial.set(serial);
+        let slot = Published::claim();
         self.scopes_base.set(slot.scopes.load(Relaxed));
         self.high_water_base
             .set(slot.high_water_bytes.load(Relaxed));
@@ -526,67 +568,90 @@ impl State {
         }
     }
 
+    /// Run `trim` on the chain of levels no scope is using (the first one,
+    /// its child, ...), unlinked from the active ones meanwhile, and link
+    /// back the chain it returns. Skipped if this state is busy.
+    ///
+    /// Unlinking is what makes trims safe against a `with` re-entering from
+    /// the global allocator while chunks or levels are freed: it finds no
+    /// inactive level, and `grow` (busy) sends it to a temporary level.
+    fn with_inactive(&self, trim: impl FnOnce(Option<LevelPtr>) -> Option<LevelPtr>) {
+        let Some(_busy) = self.busy() else { return };
+        let parent = self.current.get();
+        let link = |chain: Option<LevelPtr>| match parent {
+            // SAFETY: the active level is live, and stays active during the
+            // trim (which opens and closes no scope of this state).
+            Some(p) => unsafe { p.as_ref() }.child.replace(chain),
+            None => self.root.replace(chain),
+        };
+        let chain = link(None);
+        let kept = trim(chain);
+        link(kept);
+    }
+
     /// Shrink the levels no scope is using, per `rule`.
     fn trim_inactive(&self, rule: Rule) {
         tickmem_tracy::zone!("tickmem::scratch_trim");
-        let mut next = self.first_inactive();
-        while let Some(lp) = next {
-            // SAFETY: linked levels are live.
-            let l = unsafe { lp.as_ref() };
-            next = l.child.get();
-            let reserved = l.reserved.get();
-            let high_water = l.recent_high_water();
-            let keep = match rule {
-                Rule::Policy => (reserved > MIN_TRIM_BYTES
-                    && reserved > high_water.saturating_mul(2))
-                .then_some(high_water),
-                Rule::Manual => {
-                    (reserved > high_water.saturating_add(MANUAL_TRIM_SLACK)).then_some(high_water)
+        self.with_inactive(|chain| {
+            let mut next = chain;
+            while let Some(lp) = next {
+                // SAFETY: levels of the chain are live.
+                let l = unsafe { lp.as_ref() };
+                next = l.child.get();
+                let reserved = l.reserved.get();
+                let high_water = l.recent_high_water();
+                let keep = match rule {
+                    Rule::Policy => (reserved > MIN_TRIM_BYTES
+                        && reserved > high_water.saturating_mul(2))
+                    .then_some(high_water),
+                    Rule::Manual => (reserved > high_water.saturating_add(MANUAL_TRIM_SLACK))
+                        .then_some(high_water),
+                    Rule::All => {
+                        l.peak_cur.set(0);
+                        l.peak_prev.set(0);
+                        l.touched_cur.set(false);
+                        l.touched_prev.set(false);
+                        (reserved > 0).then_some(0)
+                    }
+                };
+                if let Some(keep) = keep {
+                    self.shrink(lp, keep);
                 }
-                Rule::All => {
-                    l.peak_cur.set(0);
-                    l.peak_prev.set(0);
-                    l.touched_cur.set(false);
-                    l.touched_prev.set(false);
-                    (reserved > 0).then_some(0)
-                }
-            };
-            if let Some(keep) = keep {
-                self.shrink(lp, keep);
             }
-        }
-        self.free_tail();
+            self.free_tail(chain)
+        });
         self.publish_now();
     }
 
-    /// Release levels, deepest first, until the thread reserves no more than
-    /// the policy's cap. Only called when no scope is open.
+    /// Release inactive levels, deepest first, until the thread reserves no
+    /// more than the policy's cap.
     #[cold]
     #[inline(never)]
     fn enforce_cap(&self) {
         tickmem_tracy::zone!("tickmem::scratch_trim");
         let cap = self.max_retained.get();
-        let mut deepest = self.first_inactive();
-        while let Some(lp) = deepest {
-            // SAFETY: linked levels are live.
-            match unsafe { lp.as_ref() }.child.get() {
-                Some(c) => deepest = Some(c),
-                None => break,
+        self.with_inactive(|chain| {
+            let mut deepest = chain;
+            while let Some(lp) = deepest {
+                // SAFETY: levels of the chain are live.
+                match unsafe { lp.as_ref() }.child.get() {
+                    Some(c) => deepest = Some(c),
+                    None => break,
+                }
             }
-        }
-        let depth = self.depth();
-        while let Some(lp) = deepest {
-            // SAFETY: linked levels are live.
-            let l = unsafe { lp.as_ref() };
-            if self.reserved.get() <= cap || l.depth <= depth {
-                break;
+            while let Some(lp) = deepest {
+                if self.reserved.get() <= cap {
+                    break;
+                }
+                // SAFETY: levels of the chain are live.
+                let l = unsafe { lp.as_ref() };
+                deepest = if Some(lp) == chain { None } else { l.parent };
+                if l.reserved.get() > 0 {
+                    self.shrink(lp, 0);
+                }
             }
-            deepest = l.parent;
-            if l.reserved.get() > 0 {
-                self.shrink(lp, 0);
-            }
-        }
-        self.free_tail();
+            self.free_tail(chain)
+        });
     }
 
     /// Replace an inactive level's `Bump` with one holding `keep` bytes.
@@ -596,11 +661,12 @@ impl State {
         } else {
             Bump::try_with_capacity(keep).unwrap_or_else(|_| Bump::new())
         };
-        // SAFETY: `level` is inactive: no scope uses it, so no `Scratch` and
-        // no reference into it exist, and its drop list is empty (drops run
-        // at exit). A unique borrow of its `Bump` is sound; the old chunks
-        // are freed as the old `Bump` drops.
-        let old = mem::replace(&mut unsafe { &mut *level.as_ptr() }.bump, bump);
+        // SAFETY: `level` is inactive and unlinked (see `with_inactive`): no
+        // scope uses it, so no `Scratch` and no reference into its `Bump`
+        // exist, and none can be made meanwhile. The unique borrow covers
+        // the `bump` field only. Its drop list is empty (drops run at exit).
+        let old = mem::replace(unsafe { &mut (*level.as_ptr()).bump }, bump);
+        // Frees the old chunks (the global allocator may re-enter `with`).
         drop(old);
         // SAFETY: `level` is live; a fresh shared reference after the write.
         let l = unsafe { level.as_ref() };
@@ -611,36 +677,34 @@ impl State {
         l.reserved.set(reserved);
     }
 
-    /// Free the levels past the last one that is active, holds memory or was
-    /// used recently (a depth spike does not keep its level records).
-    fn free_tail(&self) {
-        let depth = self.depth();
+    /// Free the levels of an inactive chain past the last one that holds
+    /// memory or was used recently (a depth spike does not keep its level
+    /// records). Returns what is left of the chain.
+    fn free_tail(&self, chain: Option<LevelPtr>) -> Option<LevelPtr> {
         let mut last_kept = None;
-        let mut next = self.root.get();
+        let mut next = chain;
         while let Some(lp) = next {
-            // SAFETY: linked levels are live.
+            // SAFETY: levels of the chain are live.
             let l = unsafe { lp.as_ref() };
-            if l.depth <= depth
-                || l.reserved.get() > 0
-                || l.touched_cur.get()
-                || l.touched_prev.get()
-            {
+            if l.reserved.get() > 0 || l.touched_cur.get() || l.touched_prev.get() {
                 last_kept = Some(lp);
             }
             next = l.child.get();
         }
         let mut tail = match last_kept {
-            // SAFETY: linked levels are live.
+            // SAFETY: levels of the chain are live.
             Some(k) => unsafe { k.as_ref() }.child.replace(None),
-            None => self.root.replace(None),
+            None => chain,
         };
         while let Some(lp) = tail {
-            // SAFETY: linked levels are live.
+            // SAFETY: levels of the chain are live.
             tail = unsafe { lp.as_ref() }.child.get();
-            // SAFETY: `lp` is deeper than every active level (inactive), was
-            // just unlinked from its parent, and reserves nothing.
+            // SAFETY: `lp` is inactive, unlinked (from the active levels and
+            // from its parent in the chain, or the chain is dropped whole)
+            // and nothing refers to it.
             unsafe { free_level(lp) };
         }
+        last_kept.and(chain)
     }
 
     /// Publish stats computed from scratch (after a trim).
@@ -691,26 +755,52 @@ fn in_use_from(level: LevelPtr) -> usize {
 
 impl Drop for State {
     fn drop(&mut self) {
-        // No scope can be open: a scope is a `with` frame on this thread's
-        // stack, and thread-local destructors run after it has unwound.
-        debug_assert!(self.current.get().is_none());
-        let mut next = self.root.take();
-        while let Some(lp) = next {
-            // SAFETY: linked levels are live.
-            next = unsafe { lp.as_ref() }.child.get();
-            // SAFETY: the thread is exiting; nothing refers to its levels.
-            unsafe { free_level(lp) };
-        }
-        if let Some(slot) = self.slot.get() {
-            // `thread_local` may already have handed the slot to a new
-            // thread; only clear it if it is still ours.
-            if slot.owner.load(Relaxed) == self.serial.get() {
-                slot.bytes_in_use.store(0, Relaxed);
-                slot.bytes_reserved.store(0, Relaxed);
-                slot.depth.store(0, Relaxed);
+        if self.current.get().is_none() && !self.busy.get() {
+            let mut next = self.root.take();
+            while let Some(lp) = next {
+                // SAFETY: linked levels are live.
+                next = unsafe { lp.as_ref() }.child.get();
+                // SAFETY: no scope is open and no trim is under way, so
+                // nothing refers to the levels; they are unlinked (`root`
+                // was taken) and freed once each.
+                unsafe { free_level(lp) };
             }
         }
+        // Otherwise scopes are open while this thread's thread-local
+        // destructors run: `std::process::exit` was called inside a scope
+        // (glibc's `exit` runs the calling thread's destructors) and the
+        // open scopes' frames will never resume. Their memory is left alone
+        // (leaked) rather than freed under them.
+        if let Some(slot) = self.slot.get() {
+            slot.release();
+        }
     }
+}
+
+/// Marks a [`State`] busy (see `State::busy`) until dropped.
+struct Busy<'a>(&'a State);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.busy.set(false);
+    }
+}
+
+/// A scope is being closed that is not the innermost one. Scopes are frames
+/// of `with` calls on one thread's stack, so this only happens when
+/// something switches stacks inside a scope (a stackful coroutine that
+/// suspends inside `with` and another that opens a scope on the same
+/// thread). Continuing would reset memory an open scope still uses.
+#[cold]
+#[inline(never)]
+fn scopes_out_of_order() -> ! {
+    // Not a panic: unwinding would run the other scope's guards, and
+    // recovering is impossible.
+    eprintln!(
+        "tickmem-scratch: fatal: scratch scopes closed out of order (a stackful \
+         coroutine switched stacks inside `tickmem_scratch::with`?); aborting"
+    );
+    std::process::abort()
 }
 
 /// Closes a scope when dropped: on return and on unwind.
@@ -738,6 +828,16 @@ impl Drop for ScopeGuard<'_> {
 /// Nothing allocated can outlive the scope: the references borrow the
 /// `Scratch`, which only lives during the call.
 ///
+/// # Panics and thread exit
+///
+/// `f` may panic, and so may the destructors of what it allocated: the
+/// scope is closed either way, each value dropped exactly once (a panic in a
+/// destructor while already unwinding aborts, as for a `Vec`). It may be
+/// called from a thread-local destructor at any point of thread exit: once
+/// this crate's own thread-local state is gone, each scope gets a temporary
+/// arena freed at its exit. See the crate docs ("What holds under panics,
+/// across threads and at thread exit").
+///
 /// # Examples
 ///
 /// ```
@@ -759,14 +859,14 @@ impl Drop for ScopeGuard<'_> {
 /// let leaked = tickmem_scratch::with(|s| s.alloc(5u32));
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0521
 /// let mut outside: &[u8] = &[];
 /// tickmem_scratch::with(|s| outside = s.alloc_slice_copy(b"no"));
 /// ```
 ///
 /// Nor can an inner scope's allocation escape into the outer scope:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0521
 /// tickmem_scratch::with(|outer| {
 ///     let mut keep: &u32 = outer.alloc(1);
 ///     tickmem_scratch::with(|inner| keep = inner.alloc(2u32));
@@ -775,37 +875,59 @@ impl Drop for ScopeGuard<'_> {
 /// ```
 #[inline]
 pub fn with<'env, R>(f: impl FnOnce(&Scratch<'env>) -> R) -> R {
-    match STATE.try_with(|state| NonNull::from(&**state)) {
-        Ok(state) => {
-            // SAFETY: a thread-local lives until this thread runs its
-            // thread-local destructors, which cannot happen while this call
-            // is running on the thread (`try_with` succeeded, so ours has
-            // not run yet). `State` is only ever shared (all `Cell`s).
-            let state: &State = unsafe { state.as_ref() };
-            let level = state.enter();
-            let _guard = ScopeGuard { state, level };
-            f(&Scratch::new(level))
-        }
-        Err(_) => with_detached(f),
-    }
+    let Ok(state) = STATE.try_with(|state| NonNull::from(&**state)) else {
+        // This thread's scratch state is being or has been destroyed.
+        return with_temporary(f);
+    };
+    // SAFETY: the thread-local is alive (`try_with` succeeded) and its
+    // destructor only runs when no frame of this thread uses it any more:
+    // at thread exit after the stack has unwound, or in
+    // `std::process::exit` called inside a scope, whose frames never resume
+    // (the destructor then leaves the open levels alone). `State` is only
+    // ever shared (all `Cell`s).
+    let state: &State = unsafe { state.as_ref() };
+    let Some(level) = state.enter() else {
+        // Re-entered from the global allocator while the state was busy.
+        return with_temporary(f);
+    };
+    let _guard = ScopeGuard { state, level };
+    f(&Scratch::new(level))
 }
 
-/// `with` for a thread whose thread-locals are being destroyed: a temporary
-/// level, freed at the end.
+thread_local! {
+    /// The innermost open temporary scope (see [`with_temporary`]). No
+    /// destructor, so it stays usable while the thread's other thread-locals
+    /// are destroyed.
+    static TEMPORARY: Cell<Option<LevelPtr>> = const { Cell::new(None) };
+}
+
+/// `with` without this thread's state: after its thread-local has been
+/// destroyed (a later thread-local destructor uses scratch), or when a
+/// `with` re-enters from the global allocator while the state is busy. The
+/// scope gets a level of its own, freed when it exits; temporary scopes nest
+/// like the others.
 #[cold]
 #[inline(never)]
-fn with_detached<'env, R>(f: impl FnOnce(&Scratch<'env>) -> R) -> R {
-    /// Runs the destructors, then frees the level.
-    struct Detached(LevelPtr);
-    impl Drop for Detached {
+fn with_temporary<'env, R>(f: impl FnOnce(&Scratch<'env>) -> R) -> R {
+    /// Runs the destructors, then closes the scope and frees the level.
+    struct Temporary(LevelPtr);
+    impl Drop for Temporary {
         fn drop(&mut self) {
-            /// Frees the level even if a destructor panics.
+            /// Closes the scope and frees the level even if a destructor
+            /// panics.
             struct Free(LevelPtr);
             impl Drop for Free {
                 fn drop(&mut self) {
-                    // SAFETY: the scope is over; nothing else knows the level.
+                    // SAFETY: the level is live until freed below.
+                    let parent = unsafe { self.0.as_ref() }.parent;
+                    TEMPORARY.set(parent);
+                    // SAFETY: the scope is over and no longer the innermost
+                    // temporary scope: nothing else refers to the level.
                     unsafe { free_level(self.0) };
                 }
+            }
+            if TEMPORARY.get() != Some(self.0) {
+                scopes_out_of_order();
             }
             let free = Free(self.0);
             // SAFETY: the level is live until `free` drops.
@@ -813,8 +935,38 @@ fn with_detached<'env, R>(f: impl FnOnce(&Scratch<'env>) -> R) -> R {
             drop(free);
         }
     }
-    let guard = Detached(new_level(None, 1));
+    let parent = TEMPORARY.get();
+    // SAFETY: the innermost open temporary scope's level is live.
+    let depth = parent.map_or(1, |p| unsafe { p.as_ref() }.depth + 1);
+    let guard = Temporary(new_level(parent, depth));
+    TEMPORARY.set(Some(guard.0));
     f(&Scratch::new(guard.0))
+}
+
+/// Stats of the open temporary scopes (for [`stats`] once the thread's
+/// state is gone).
+fn temporary_stats() -> ScratchStats {
+    let Some(level) = TEMPORARY.get() else {
+        return ScratchStats::default();
+    };
+    let in_use = in_use_from(level);
+    let mut reserved = 0;
+    let mut next = Some(level);
+    while let Some(lp) = next {
+        // SAFETY: open temporary levels are live.
+        let l = unsafe { lp.as_ref() };
+        reserved += l.bump.allocated_bytes();
+        next = l.parent;
+    }
+    ScratchStats {
+        bytes_in_use: in_use,
+        high_water_bytes: in_use,
+        bytes_reserved: reserved,
+        // SAFETY: as above.
+        depth: unsafe { level.as_ref() }.depth,
+        scopes: 0,
+        threads: 0,
+    }
 }
 
 /// Release this thread's retained scratch memory above each level's recent
@@ -864,7 +1016,7 @@ pub fn release_all() {
 pub fn stats() -> ScratchStats {
     STATE
         .try_with(|state| state.local_stats())
-        .unwrap_or_default()
+        .unwrap_or_else(|_| temporary_stats())
 }
 
 /// Refresh this thread's cached policy (after `set_trim_policy`).
@@ -874,4 +1026,43 @@ pub(crate) fn refresh_policy_here() {
             state.refresh_policy();
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Run by `closing_an_outer_scope_first_aborts` in a child process.
+    #[test]
+    #[ignore = "run in a child process by closing_an_outer_scope_first_aborts"]
+    fn child_closes_an_outer_scope_first() {
+        if std::env::var_os("TICKMEM_SCRATCH_ORDER_CHILD").is_none() {
+            return;
+        }
+        // What a stackful coroutine switching stacks inside `with` would do.
+        let state = State::new();
+        let outer = state.enter().expect("not busy");
+        let _inner = state.enter().expect("not busy");
+        state.exit(outer);
+    }
+
+    #[cfg(all(unix, not(miri)))]
+    #[test]
+    fn closing_an_outer_scope_first_aborts() {
+        use std::os::unix::process::ExitStatusExt;
+
+        let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "state::tests::child_closes_an_outer_scope_first",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("TICKMEM_SCRATCH_ORDER_CHILD", "1")
+            .output()
+            .expect("child ran");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.signal(), Some(6), "{:?}: {stderr}", out.status);
+        assert!(stderr.contains("scopes closed out of order"), "{stderr}");
+    }
 }

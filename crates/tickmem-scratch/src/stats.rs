@@ -1,10 +1,11 @@
 //! [`ScratchStats`] and the registry of per-thread published stats.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crossbeam_utils::CachePadded;
-use thread_local::ThreadLocal;
 
 /// What scratch arenas hold: for this thread ([`stats`](crate::stats)) or
 /// summed over every thread that has used scratch
@@ -41,9 +42,11 @@ pub struct ScratchStats {
     pub depth: usize,
     /// Scopes closed so far.
     pub scopes: u64,
-    /// Threads counted: 1 for [`stats`](crate::stats), the threads that have
-    /// used scratch for [`global_stats`](crate::global_stats) (an exited
-    /// thread's slot is reused by the next new thread).
+    /// Threads counted: 1 for [`stats`](crate::stats) once the thread has
+    /// opened a scope (0 after its scratch state is gone); for
+    /// [`global_stats`](crate::global_stats), the registry's slots: one per
+    /// thread that has used scratch and not exited, plus those exited
+    /// threads left for reuse by new ones.
     pub threads: usize,
 }
 
@@ -62,9 +65,10 @@ impl fmt::Display for ScratchStats {
     }
 }
 
-/// One thread's stats as last published. Written only by the owning thread,
-/// with `Relaxed` stores, when one of its scopes exits or it trims; read by
-/// [`global_stats`]. Cache-padded so no two threads write the same line.
+/// One thread's stats as last published. Written only by the thread that
+/// has claimed the slot, with `Relaxed` stores, when one of its scopes exits
+/// or it trims; read by [`global_stats`]. Cache-padded (in [`Slot`]) so no
+/// two threads write the same line.
 #[derive(Debug, Default)]
 pub(crate) struct Published {
     pub(crate) bytes_in_use: AtomicUsize,
@@ -72,16 +76,74 @@ pub(crate) struct Published {
     pub(crate) bytes_reserved: AtomicUsize,
     pub(crate) depth: AtomicUsize,
     pub(crate) scopes: AtomicU64,
-    /// Serial number of the thread that owns the slot now (slots of exited
-    /// threads are handed to new threads by `thread_local`).
-    pub(crate) owner: AtomicU64,
+    /// A thread's scratch state owns the slot: from its first scope until
+    /// its thread-local destructor has run. Only the owner writes the other
+    /// fields.
+    claimed: AtomicBool,
 }
 
-/// Every thread's published stats.
-pub(crate) static REGISTRY: ThreadLocal<CachePadded<Published>> = ThreadLocal::new();
+/// A registry entry: published stats, kept for the next thread once the
+/// owner's state is gone.
+#[derive(Debug)]
+struct Slot {
+    stats: CachePadded<Published>,
+    /// The slot made before this one (set once, before the slot is
+    /// reachable).
+    next: OnceLock<&'static Slot>,
+}
 
-/// Serial numbers for threads (0 is "nobody").
-pub(crate) static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+/// The registry: every slot ever made, newest first. Push-only: slots are
+/// never freed (there are at most as many as threads were ever alive at
+/// once). The lock is held only to read or swap the head, never while
+/// allocating.
+static SLOTS: Mutex<Option<&'static Slot>> = Mutex::new(None);
+
+fn newest_slot() -> Option<&'static Slot> {
+    // Nothing under the lock can panic; recover from poisoning anyway.
+    *SLOTS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Published {
+    /// Claim a free slot for the calling thread, or make one (the only
+    /// allocation, when every slot is claimed).
+    pub(crate) fn claim() -> &'static Published {
+        let mut next = newest_slot();
+        while let Some(slot) = next {
+            if slot
+                .stats
+                .claimed
+                .compare_exchange(false, true, Acquire, Relaxed)
+                .is_ok()
+            {
+                return &slot.stats;
+            }
+            next = slot.next.get().copied();
+        }
+        let slot: &'static Slot = Box::leak(Box::new(Slot {
+            stats: CachePadded::new(Published {
+                claimed: AtomicBool::new(true),
+                ..Published::default()
+            }),
+            next: OnceLock::new(),
+        }));
+        let mut head = SLOTS.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = *head {
+            let _ = slot.next.set(old);
+        }
+        *head = Some(slot);
+        &slot.stats
+    }
+
+    /// Give the slot up (the owner's scratch state is gone): nothing in use
+    /// or reserved any more; scopes and high-water stay counted.
+    pub(crate) fn release(&self) {
+        self.bytes_in_use.store(0, Relaxed);
+        self.bytes_reserved.store(0, Relaxed);
+        self.depth.store(0, Relaxed);
+        // The next owner's `Acquire` claim sees the stores above.
+        self.claimed.store(false, Release);
+    }
+}
 
 /// Scratch stats summed over every thread that has used scratch, as each
 /// thread last published them (at its last scope exit). Exact once the
@@ -97,7 +159,10 @@ pub(crate) static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 /// ```
 pub fn global_stats() -> ScratchStats {
     let mut total = ScratchStats::default();
-    for slot in REGISTRY.iter() {
+    let mut next = newest_slot();
+    while let Some(node) = next {
+        next = node.next.get().copied();
+        let slot = &node.stats;
         total.bytes_in_use += slot.bytes_in_use.load(Relaxed);
         total.high_water_bytes += slot.high_water_bytes.load(Relaxed);
         total.bytes_reserved += slot.bytes_reserved.load(Relaxed);

@@ -19,6 +19,56 @@ use bumpalo::collections::Vec as BumpVec;
 /// let v = tickmem_scratch::with(|s| s.vec::<u32>());
 /// ```
 ///
+/// # Threads
+///
+/// A `ScratchVec` grows by bumping its thread's arena, so it is neither
+/// `Send` nor `Sync`: it cannot be moved or lent to another thread, not even
+/// a scoped one. Its elements can be handed over through
+/// [`into_iter`](IntoIterator::into_iter) ([`ScratchVecIntoIter`] is `Send`
+/// when `T` is), or lent as a slice (`&mut [T]` is `Send` when `T` is).
+///
+/// ```compile_fail,E0277
+/// fn assert_send<T: Send>() {}
+/// assert_send::<tickmem_scratch::ScratchVec<'static, u32>>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn assert_sync<T: Sync>() {}
+/// assert_sync::<tickmem_scratch::ScratchVec<'static, u32>>();
+/// ```
+///
+/// ```compile_fail,E0277
+/// tickmem_scratch::with(|s| {
+///     let mut v = s.vec::<u32>();
+///     std::thread::scope(|t| {
+///         t.spawn(move || v.push(1)); // would bump this thread's arena
+///     });
+/// });
+/// ```
+///
+/// ```compile_fail,E0277
+/// tickmem_scratch::with(|s| {
+///     let mut v = s.vec::<u32>();
+///     std::thread::scope(|t| {
+///         t.spawn(|| v.len()); // not even shared
+///     });
+/// });
+/// ```
+///
+/// ```
+/// tickmem_scratch::with(|s| {
+///     let mut v = s.vec();
+///     v.extend(0..1000u32);
+///     // The elements, not the vector, go to the workers.
+///     let (a, b) = v.split_at_mut(500);
+///     std::thread::scope(|t| {
+///         t.spawn(|| a.iter_mut().for_each(|x| *x *= 2));
+///         t.spawn(|| b.iter_mut().for_each(|x| *x *= 2));
+///     });
+///     assert_eq!(v[999], 1998);
+/// });
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -241,10 +291,98 @@ impl<'a, T> IntoIterator for &'a mut ScratchVec<'_, T> {
 
 impl<'s, T> IntoIterator for ScratchVec<'s, T> {
     type Item = T;
-    type IntoIter = bumpalo::collections::vec::IntoIter<'s, T>;
+    type IntoIter = ScratchVecIntoIter<'s, T>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.inner.into_iter()
+        ScratchVecIntoIter {
+            inner: self.inner.into_iter(),
+        }
+    }
+}
+
+/// The owning iterator of a [`ScratchVec`] (`vec.into_iter()`).
+///
+/// The elements it has not yielded are dropped with it, each exactly once,
+/// also when one of their destructors panics (the others still run, as for
+/// a `Vec`'s). It may be sent to another thread when `T: Send` (it only
+/// reads the buffer, which stays valid until the scope exits), which the
+/// [`ScratchVec`] itself cannot be.
+///
+/// # Examples
+///
+/// ```
+/// tickmem_scratch::with(|s| {
+///     let mut v = s.vec();
+///     v.extend(["a".to_string(), "b".to_string(), "c".to_string()]);
+///     let mut it = v.into_iter();
+///     assert_eq!(it.next().as_deref(), Some("a"));
+///     assert_eq!(it.as_slice(), ["b", "c"]);
+///     let joined = std::thread::scope(|t| t.spawn(move || it.collect::<String>()).join());
+///     assert_eq!(joined.unwrap(), "bc");
+/// });
+/// ```
+pub struct ScratchVecIntoIter<'s, T> {
+    inner: bumpalo::collections::vec::IntoIter<'s, T>,
+}
+
+impl<T> ScratchVecIntoIter<'_, T> {
+    /// The elements not yielded yet.
+    pub fn as_slice(&self) -> &[T] {
+        self.inner.as_slice()
+    }
+
+    /// The elements not yielded yet, mutably.
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        self.inner.as_mut_slice()
+    }
+}
+
+impl<T> Iterator for ScratchVecIntoIter<'_, T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        self.inner.next()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<T> DoubleEndedIterator for ScratchVecIntoIter<'_, T> {
+    #[inline]
+    fn next_back(&mut self) -> Option<T> {
+        self.inner.next_back()
+    }
+}
+
+impl<T> ExactSizeIterator for ScratchVecIntoIter<'_, T> {}
+
+impl<T> std::iter::FusedIterator for ScratchVecIntoIter<'_, T> {}
+
+impl<T> Drop for ScratchVecIntoIter<'_, T> {
+    fn drop(&mut self) {
+        /// Drops the rest if one element's destructor panics (bumpalo's own
+        /// `IntoIter` would leak them).
+        struct Rest<'a, 's, T>(&'a mut bumpalo::collections::vec::IntoIter<'s, T>);
+        impl<T> Drop for Rest<'_, '_, T> {
+            fn drop(&mut self) {
+                self.0.for_each(drop);
+            }
+        }
+        let rest = Rest(&mut self.inner);
+        rest.0.for_each(drop);
+        std::mem::forget(rest);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for ScratchVecIntoIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ScratchVecIntoIter")
+            .field(&self.as_slice())
+            .finish()
     }
 }
 

@@ -203,10 +203,26 @@ impl FrameBudget {
 
     /// Run one frame `f` between [`begin_frame`](Self::begin_frame) and
     /// [`end_frame`](Self::end_frame).
+    ///
+    /// If `f` panics, the frame is abandoned (neither counted nor checked): a
+    /// later [`end_frame`](Self::end_frame) without a new
+    /// [`begin_frame`](Self::begin_frame) is [`BudgetError::NotStarted`].
     pub fn frame<R>(&mut self, f: impl FnOnce() -> R) -> (R, Result<FrameUsage, BudgetError>) {
+        /// Abandons the frame if `f` unwinds.
+        struct Abandon<'a>(&'a mut FrameBudget);
+        impl Drop for Abandon<'_> {
+            fn drop(&mut self) {
+                self.0.start = None;
+            }
+        }
+
         self.begin_frame();
+        let guard = Abandon(self);
         let r = f();
-        (r, self.end_frame())
+        let budget = &mut *guard.0;
+        let result = budget.end_frame();
+        drop(guard);
+        (r, result)
     }
 
     /// Test helper: run one frame `f` and panic with the overrun's numbers if

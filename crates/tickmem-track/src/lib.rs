@@ -109,14 +109,30 @@ pub fn try_count<R>(f: impl FnOnce() -> R) -> Result<(R, AllocStats), NotInstall
     if !is_installed() {
         return Err(NotInstalled);
     }
-    let window = counters::begin_peak_window();
+    let mut window = PeakWindow(Some(counters::begin_peak_window()));
     let before = counters::local_snapshot();
     let r = f();
     let after = counters::local_snapshot();
-    let peak = counters::end_peak_window(window);
+    let peak = window.end();
     let mut stats = after.since(&before);
     stats.peak_bytes = peak;
     Ok((r, stats))
+}
+
+/// Ends a peak window, also when the measured closure unwinds: otherwise the
+/// thread's long-term peak would stay lowered to the window's.
+struct PeakWindow(Option<(i64, i64)>);
+
+impl PeakWindow {
+    fn end(&mut self) -> u64 {
+        self.0.take().map_or(0, counters::end_peak_window)
+    }
+}
+
+impl Drop for PeakWindow {
+    fn drop(&mut self) {
+        self.end();
+    }
 }
 
 /// What this thread has asked of the global allocator since it started.

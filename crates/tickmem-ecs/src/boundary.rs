@@ -1,6 +1,7 @@
 //! [`install`] and the frame-boundary system.
 
 use std::fmt::{self, Write as _};
+use std::sync::{Arc, Weak};
 
 use bevy_ecs::component::Component;
 use bevy_ecs::resource::Resource;
@@ -66,28 +67,48 @@ pub fn install(world: &mut World, schedule: &mut Schedule) {
 ///
 /// # Panics
 ///
-/// If tickmem was already installed in a schedule with another label (the
-/// arena would advance twice per tick).
+/// If tickmem is already installed in another schedule of this world that
+/// still exists, whatever its label (two `Schedule::default()` are two
+/// schedules): the frame arena would advance twice per tick, and a
+/// [`FrameHandle`](tickmem_frame::FrameHandle) persisted in one tick would
+/// read `None` in the next. Once that schedule is dropped, installing into
+/// another one is allowed.
 #[track_caller]
 pub fn install_with_config(world: &mut World, schedule: &mut Schedule, config: TickmemConfig) {
     let label = schedule.label();
+    let has_boundary = schedule
+        .graph()
+        .system_sets
+        .contains(TickmemSet::FrameBoundary);
     if let Some(state) = world.get_resource::<TickmemState>()
-        && let Some(installed) = state.schedule
-        && installed != label
+        && let Some(owner) = &state.owner
+        && owner.token.strong_count() > 0
+        && (owner.label != label || !has_boundary)
     {
+        let installed = owner.label;
+        let same = if installed == label {
+            " (another schedule with the same label)"
+        } else {
+            ""
+        };
         panic!(
-            "tickmem is already installed in schedule {installed:?}; installing it in {label:?} \
+            "tickmem is already installed in schedule {installed:?}; installing it in {label:?}{same} \
              too would advance the frame arena twice per tick (install it in one schedule)"
         );
     }
     init_world(world, config);
-    world.resource_mut::<TickmemState>().schedule = Some(label);
-    if !schedule
-        .graph()
-        .system_sets
-        .contains(TickmemSet::FrameBoundary)
-    {
-        schedule.add_systems(frame_boundary.in_set(TickmemSet::FrameBoundary));
+    if !has_boundary {
+        // The boundary system owns the token: the schedule holding it is
+        // alive exactly as long as the token is.
+        let token = Arc::new(BoundaryToken);
+        world.resource_mut::<TickmemState>().owner = Some(Owner {
+            label,
+            token: Arc::downgrade(&token),
+        });
+        schedule.add_systems(
+            (move |world: &mut World| frame_boundary(world, &token))
+                .in_set(TickmemSet::FrameBoundary),
+        );
     }
     schedule.add_build_pass(RunFirstPass);
 }
@@ -123,11 +144,21 @@ struct RegisteredPool {
     flush: Option<fn(&mut World)>,
 }
 
+/// Identifies the boundary system of one schedule (see [`Owner`]).
+struct BoundaryToken;
+
+/// The schedule tickmem is installed in: its label, and its boundary
+/// system's token (alive while the schedule holding the system is).
+struct Owner {
+    label: InternedScheduleLabel,
+    token: Weak<BoundaryToken>,
+}
+
 /// State of the frame-boundary system.
 #[derive(Resource)]
 struct TickmemState {
     /// The schedule tickmem is installed in.
-    schedule: Option<InternedScheduleLabel>,
+    owner: Option<Owner>,
     /// Whether `CountingAlloc` is the global allocator (checked once).
     counting: Option<bool>,
     /// Process-wide call count at the start of the current tick.
@@ -147,7 +178,7 @@ struct Plots {
 impl TickmemState {
     fn new(config: &TickmemConfig) -> Self {
         TickmemState {
-            schedule: None,
+            owner: None,
             counting: None,
             // The first tick's count starts at install (zeros when
             // CountingAlloc is not installed; then it is never reported).
@@ -165,8 +196,21 @@ impl TickmemState {
 }
 
 /// The frame-boundary system (exclusive; see [`install_with_config`]).
-fn frame_boundary(world: &mut World) {
+/// `token` identifies the schedule it was installed in.
+fn frame_boundary(world: &mut World, token: &Arc<BoundaryToken>) {
     tickmem_tracy::zone!("tickmem::frame_boundary");
+    // Belt and braces for `install`'s check: a boundary of another schedule
+    // must never advance this world's arena.
+    let owned = world
+        .resource::<TickmemState>()
+        .owner
+        .as_ref()
+        .is_some_and(|o| std::ptr::eq(o.token.as_ptr(), Arc::as_ptr(token)));
+    assert!(
+        owned,
+        "tickmem: a frame boundary of another schedule ran in this world \
+         (install tickmem in one schedule)"
+    );
 
     // 1. Close the books of the tick that just finished, before doing any
     //    work of our own (which counts for the new tick).

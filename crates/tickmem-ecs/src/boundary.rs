@@ -171,7 +171,8 @@ struct TickmemState {
 struct Plots {
     frame_bytes: Plot,
     frame_reserved: Plot,
-    scratch_bytes: Plot,
+    scratch_reserved: Plot,
+    scratch_in_use: Plot,
     allocs_per_frame: Plot,
 }
 
@@ -188,7 +189,8 @@ impl TickmemState {
             plots: Plots {
                 frame_bytes: Plot::new("tickmem/frame_bytes", PlotFormat::Memory),
                 frame_reserved: Plot::new("tickmem/frame_reserved", PlotFormat::Memory),
-                scratch_bytes: Plot::new("tickmem/scratch_bytes", PlotFormat::Memory),
+                scratch_reserved: Plot::new("tickmem/scratch_reserved", PlotFormat::Memory),
+                scratch_in_use: Plot::new("tickmem/scratch_in_use", PlotFormat::Memory),
                 allocs_per_frame: Plot::new("tickmem/allocs_per_frame", PlotFormat::Number),
             },
         }
@@ -221,17 +223,19 @@ fn frame_boundary(world: &mut World, token: &Arc<BoundaryToken>) {
 
     // 3. Advance the frame arena. Its stats are read before, when they
     //    describe the finished tick (its bytes, what was held for it).
+    //    (`FrameArena::begin_frame` opens its own `tickmem::begin_frame`
+    //    zone.)
     let (frame, epoch) = {
-        tickmem_tracy::zone!("tickmem::begin_frame");
         let mut memory = world.resource_mut::<FrameMemory>();
         let finished = memory.stats();
         memory.begin_frame();
         (finished, memory.epoch())
     };
 
-    // 4. Scratch: apply a changed trim policy, end the trim period.
+    // 4. Scratch: apply a changed trim policy, end the trim period (each
+    //    thread trims at its next outermost scope, in scratch's own
+    //    `tickmem::scratch_trim` zone).
     let scratch = {
-        tickmem_tracy::zone!("tickmem::scratch_trim");
         let policy = world.resource::<TickmemConfig>().scratch_trim;
         let mut state = world.resource_mut::<TickmemState>();
         if state.applied_trim != policy {
@@ -248,7 +252,8 @@ fn frame_boundary(world: &mut World, token: &Arc<BoundaryToken>) {
         (
             state.plots.frame_bytes,
             state.plots.frame_reserved,
-            state.plots.scratch_bytes,
+            state.plots.scratch_reserved,
+            state.plots.scratch_in_use,
             state.plots.allocs_per_frame,
         )
     };
@@ -273,10 +278,11 @@ fn frame_boundary(world: &mut World, token: &Arc<BoundaryToken>) {
     publish_pools(world);
 
     // 6. Tracy.
-    let (frame_bytes, frame_reserved, scratch_bytes, allocs_per_frame) = plots;
+    let (frame_bytes, frame_reserved, scratch_reserved, scratch_in_use, allocs_per_frame) = plots;
     frame_bytes.set(frame.bytes_this_frame as f64);
     frame_reserved.set(frame.bytes_reserved as f64);
-    scratch_bytes.set(scratch.bytes_reserved as f64);
+    scratch_reserved.set(scratch.bytes_reserved as f64);
+    scratch_in_use.set(scratch.bytes_in_use as f64);
     if let Some(calls) = tick_calls {
         allocs_per_frame.set(calls as f64);
     }

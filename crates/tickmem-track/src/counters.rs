@@ -132,7 +132,7 @@ impl GlobalStats {
     }
 }
 
-struct Local {
+pub(crate) struct Local {
     allocs: Cell<u64>,
     deallocs: Cell<u64>,
     reallocs: Cell<u64>,
@@ -144,6 +144,9 @@ struct Local {
     peak: Cell<i64>,
     /// `shard index + 1`, or 0 before the first call.
     shard: Cell<u32>,
+    /// Attribution state of this thread (see `attribution.rs`).
+    #[cfg(feature = "attribution")]
+    pub(crate) attribution: crate::attribution::ThreadState,
 }
 
 impl Local {
@@ -157,6 +160,8 @@ impl Local {
             live: Cell::new(0),
             peak: Cell::new(0),
             shard: Cell::new(0),
+            #[cfg(feature = "attribution")]
+            attribution: crate::attribution::ThreadState::new(),
         }
     }
 
@@ -181,7 +186,7 @@ impl Local {
 thread_local! {
     // `const` and without `Drop`: no lazy initialisation, no destructor
     // registration, no allocation. Safe to use inside the global allocator.
-    static LOCAL: Local = const { Local::new() };
+    pub(crate) static LOCAL: Local = const { Local::new() };
 }
 
 #[derive(Default)]
@@ -216,7 +221,7 @@ static GLOBAL_PEAK: AtomicI64 = AtomicI64::new(0);
 static GLOBAL_PEAK_ON: AtomicBool = AtomicBool::new(false);
 
 /// What happened, for [`record`].
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Event {
     Alloc { size: usize },
     Dealloc { size: usize },
@@ -280,6 +285,8 @@ pub(crate) fn record(event: Event, global_peak: bool) {
         let live = GLOBAL_LIVE.fetch_add(delta, Relaxed) + delta;
         GLOBAL_PEAK.fetch_max(live, Relaxed);
     }
+    #[cfg(feature = "attribution")]
+    crate::attribution::on_call(event);
 }
 
 /// This thread's counts so far (zeros if `CountingAlloc` is not installed:

@@ -38,6 +38,8 @@
 )]
 
 mod alloc;
+#[cfg(feature = "attribution")]
+pub mod attribution;
 mod budget;
 mod counters;
 

@@ -14,6 +14,8 @@
 //! [`entity_pool`]: crate::entity_pool
 #![warn(missing_docs)]
 
+#[cfg(feature = "attribution")]
+mod attribution;
 mod boundary;
 pub mod entity_pool;
 mod names;
@@ -22,6 +24,8 @@ mod order;
 mod plugin;
 mod resources;
 
+#[cfg(feature = "attribution")]
+pub use attribution::{attribute, take_system_stats};
 pub use boundary::{TickmemWorldExt, install, install_with_config};
 pub use entity_pool::{
     EntityPool, EntityPoolWorldExt, PoolCommands, ReleaseError, apply_entity_pool,
@@ -30,6 +34,6 @@ pub use order::TickmemSet;
 #[cfg(feature = "bevy_app")]
 pub use plugin::{TickmemFrameStart, TickmemPlugin};
 pub use resources::{
-    AllocBudget, BudgetOverrun, Frame, FrameMemory, MemoryStats, ObjectPool, PoolKind, PoolStats,
-    TickmemConfig,
+    AllocBudget, BudgetOverrun, Frame, FrameMemory, MemoryStats, ObjectPool, Offender,
+    OffenderCall, PoolKind, PoolStats, SystemAllocStats, TickmemConfig,
 };

@@ -152,6 +152,7 @@ fn budget_overrun_sends_a_message() {
     let overrun = world
         .resource::<MemoryStats>()
         .last_overrun
+        .clone()
         .expect("overrun");
     assert_eq!(*messages[0], overrun.to_string());
     assert!(
@@ -160,4 +161,16 @@ fn budget_overrun_sends_a_message() {
         "{}",
         messages[0]
     );
+    // With attribution, the message carries the first offender (the capture
+    // is process-wide: another test of this binary may have made the first
+    // call, so only its presence is checked here; `offender.rs` checks the
+    // contents in a binary of its own).
+    if cfg!(feature = "attribution") {
+        let offender = overrun.offender.expect("captured");
+        assert!(
+            messages[0].ends_with(&format!("; {offender}")),
+            "{}",
+            messages[0]
+        );
+    }
 }

@@ -1,0 +1,321 @@
+//! Per-system attribution (feature `attribution`): what each system
+//! allocated in the last tick, under both executors and with bevy_app; what
+//! no system made shows up as `(outside systems)`. Wrapping a system keeps
+//! its behaviour: access (no data race under the multi-threaded executor),
+//! change detection, run conditions, exclusive access, panics.
+#![cfg(feature = "attribution")]
+
+#[global_allocator]
+static GLOBAL: tickmem_track::CountingAlloc = tickmem_track::CountingAlloc::system();
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+
+use bevy_ecs::prelude::*;
+use common::{Executor, init_compute_pool, schedule};
+use tickmem_ecs::{Frame, MemoryStats, SystemAllocStats};
+
+/// Three boxes of 8, 16 and 24 bytes, allocated and freed: 6 calls, 48 bytes.
+fn three_boxes() {
+    drop(black_box(Box::new([0u8; 8])));
+    drop(black_box(Box::new([0u8; 16])));
+    drop(black_box(Box::new([0u8; 24])));
+}
+
+/// 256 bytes of frame memory, no global-allocator call.
+fn frame_user(frame: Frame) {
+    black_box(frame.alloc_slice_copy(&[1u8; 256]));
+}
+
+fn quiet(mut n: Local<u32>) {
+    *n += 1;
+}
+
+fn exclusive_vec(world: &mut World) {
+    black_box(world.id());
+    drop(black_box(vec![0u64; 10]));
+}
+
+fn entry<'a>(stats: &'a MemoryStats, name: &str) -> &'a SystemAllocStats {
+    stats
+        .system(name)
+        .unwrap_or_else(|| panic!("no {name} in {:#?}", stats.systems))
+}
+
+fn game(executor: Executor) -> (World, Schedule) {
+    let mut world = World::new();
+    let mut schedule = schedule(executor);
+    tickmem_ecs::install(&mut world, &mut schedule);
+    schedule.add_systems((three_boxes, frame_user, quiet, exclusive_vec));
+    (world, schedule)
+}
+
+#[test]
+fn every_system_reports_its_own_calls_bytes_and_frame_bytes() {
+    init_compute_pool(2);
+    for executor in [Executor::Single, Executor::Multi] {
+        let (mut world, mut schedule) = game(executor);
+        for _ in 0..5 {
+            schedule.run(&mut world);
+        }
+        let stats = world.resource::<MemoryStats>();
+        let boxes = entry(stats, "three_boxes");
+        assert_eq!(
+            (
+                boxes.runs,
+                boxes.calls,
+                boxes.bytes_allocated,
+                boxes.frame_bytes
+            ),
+            (1, 6, 48, 0),
+            "{executor:?}"
+        );
+        assert!(
+            boxes.path.ends_with("attribution::three_boxes"),
+            "{}",
+            boxes.path
+        );
+        let frame = entry(stats, "frame_user");
+        assert_eq!(
+            (frame.runs, frame.calls, frame.frame_bytes),
+            (1, 0, 256),
+            "{executor:?}"
+        );
+        let q = entry(stats, "quiet");
+        assert_eq!((q.runs, q.calls), (1, 0));
+        let ex = entry(stats, "exclusive_vec");
+        assert_eq!(
+            (ex.runs, ex.calls, ex.bytes_allocated),
+            (1, 2, 80),
+            "{executor:?}"
+        );
+        // The boundary itself is a system too; everything else is outside.
+        let boundary = entry(stats, "frame_boundary");
+        assert_eq!(boundary.path, "tickmem::frame_boundary");
+        assert_eq!(boundary.runs, 1);
+        let outside = stats.systems.last().unwrap();
+        assert_eq!(outside.name, "(outside systems)");
+        let total: u64 = stats.systems.iter().map(|s| s.calls).sum();
+        // Other tests of this binary allocate in parallel: the tick's
+        // process-wide count is at least the sum.
+        assert!(stats.global_alloc_calls.unwrap() >= total - outside.calls);
+        // The top list is ordered by calls.
+        let top = stats.top_systems(2);
+        assert!(top[0].calls >= top[1].calls);
+    }
+}
+
+#[test]
+fn systems_added_after_the_first_tick_are_attributed() {
+    let (mut world, mut schedule) = game(Executor::Single);
+    schedule.run(&mut world);
+    fn late() {
+        drop(black_box(vec![1u8; 33]));
+    }
+    schedule.add_systems(late);
+    schedule.run(&mut world);
+    schedule.run(&mut world);
+    let stats = world.resource::<MemoryStats>();
+    let late = entry(stats, "late");
+    assert_eq!((late.runs, late.calls, late.bytes_allocated), (1, 2, 33));
+    // The systems wrapped earlier are still counted once, not twice.
+    assert_eq!(entry(stats, "three_boxes").calls, 6);
+}
+
+#[test]
+fn another_schedule_of_the_world_can_be_attributed() {
+    let (mut world, mut schedule) = game(Executor::Single);
+    let mut render = Schedule::new(RenderSchedule);
+    fn render_step() {
+        drop(black_box(Box::new(0u32)));
+    }
+    render.add_systems(render_step);
+    tickmem_ecs::attribute(&mut world, &mut render);
+    for _ in 0..3 {
+        schedule.run(&mut world);
+        render.run(&mut world);
+    }
+    let r = entry(world.resource::<MemoryStats>(), "render_step");
+    assert_eq!((r.runs, r.calls), (1, 2));
+}
+
+#[derive(bevy_ecs::schedule::ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
+struct RenderSchedule;
+
+#[derive(Resource, Default)]
+struct Shared(u64);
+
+static IN_USE: AtomicBool = AtomicBool::new(false);
+static OVERLAPS: AtomicU32 = AtomicU32::new(0);
+
+/// Writes `Shared` (like its twin): the two must never run at once.
+fn writer_a(mut shared: ResMut<Shared>) {
+    if IN_USE.swap(true, SeqCst) {
+        OVERLAPS.fetch_add(1, SeqCst);
+    }
+    std::thread::sleep(std::time::Duration::from_micros(300));
+    shared.0 += 1;
+    IN_USE.store(false, SeqCst);
+}
+
+fn writer_b(mut shared: ResMut<Shared>) {
+    if IN_USE.swap(true, SeqCst) {
+        OVERLAPS.fetch_add(1, SeqCst);
+    }
+    std::thread::sleep(std::time::Duration::from_micros(300));
+    shared.0 += 1;
+    IN_USE.store(false, SeqCst);
+}
+
+/// Reads nothing of `Shared`: free to run beside the writers.
+fn bystander(mut n: Local<u64>) {
+    std::thread::sleep(std::time::Duration::from_micros(300));
+    *n += 1;
+}
+
+#[test]
+fn wrapped_systems_keep_their_access_under_the_multi_threaded_executor() {
+    init_compute_pool(2);
+    let mut world = World::new();
+    world.init_resource::<Shared>();
+    let mut schedule = schedule(Executor::Multi);
+    tickmem_ecs::install(&mut world, &mut schedule);
+    // Ambiguous order on purpose: only the access keeps them apart.
+    schedule.add_systems((writer_a, writer_b, bystander));
+    for _ in 0..50 {
+        schedule.run(&mut world);
+    }
+    assert_eq!(
+        OVERLAPS.load(SeqCst),
+        0,
+        "two writers of one resource ran at once"
+    );
+    assert_eq!(world.resource::<Shared>().0, 100);
+    let stats = world.resource::<MemoryStats>();
+    assert_eq!(entry(stats, "writer_a").runs, 1);
+}
+
+#[derive(Component)]
+struct Hp(u32);
+
+#[derive(Resource, Default)]
+struct ChangedSeen(Vec<u32>);
+
+fn count_changed(q: Query<&Hp, Changed<Hp>>, mut seen: ResMut<ChangedSeen>) {
+    seen.0.push(q.iter().count() as u32);
+}
+
+#[test]
+fn change_detection_survives_wrapping_and_rebuilds() {
+    let mut world = World::new();
+    world.init_resource::<ChangedSeen>();
+    world.spawn(Hp(1));
+    world.spawn(Hp(2));
+    let mut schedule = Schedule::default();
+    tickmem_ecs::install(&mut world, &mut schedule);
+    schedule.add_systems(count_changed);
+    schedule.run(&mut world); // both new: 2
+    schedule.run(&mut world); // nothing changed: 0
+    // A rebuild (a system added) must not make old changes look new.
+    schedule.add_systems(quiet);
+    schedule.run(&mut world); // 0
+    if let Some(mut hp) = world.query::<&mut Hp>().iter_mut(&mut world).next() {
+        hp.0 += 1;
+    }
+    schedule.run(&mut world); // 1
+    assert_eq!(world.resource::<ChangedSeen>().0, [2, 0, 0, 1]);
+}
+
+#[test]
+fn run_conditions_still_decide() {
+    let mut world = World::new();
+    let mut schedule = Schedule::default();
+    tickmem_ecs::install(&mut world, &mut schedule);
+    fn never() -> bool {
+        false
+    }
+    fn gated() {
+        drop(black_box(Box::new(1u8)));
+    }
+    schedule.add_systems(gated.run_if(never));
+    for _ in 0..3 {
+        schedule.run(&mut world);
+    }
+    let g = entry(world.resource::<MemoryStats>(), "gated");
+    assert_eq!((g.runs, g.calls), (0, 0));
+}
+
+#[test]
+fn a_panicking_system_leaves_no_stale_tag() {
+    let mut world = World::new();
+    let mut schedule = Schedule::default();
+    tickmem_ecs::install(&mut world, &mut schedule);
+    fn boom() {
+        std::panic::resume_unwind(Box::new("system failed"));
+    }
+    schedule.add_systems(boom);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| schedule.run(&mut world)));
+    assert!(r.is_err());
+    assert_eq!(tickmem_track::attribution::current(), None);
+}
+
+#[test]
+fn commands_of_wrapped_systems_are_applied() {
+    #[derive(Component)]
+    struct Spawned;
+    let mut world = World::new();
+    let mut schedule = Schedule::default();
+    tickmem_ecs::install(&mut world, &mut schedule);
+    fn spawner(mut commands: Commands) {
+        commands.spawn(Spawned);
+    }
+    fn counter(q: Query<(), With<Spawned>>, mut n: Local<usize>) {
+        *n = q.iter().count();
+        assert!(*n <= 3);
+    }
+    schedule.add_systems((spawner, counter).chain());
+    for _ in 0..3 {
+        schedule.run(&mut world);
+    }
+    assert_eq!(world.query::<&Spawned>().iter(&world).count(), 3);
+}
+
+#[cfg(feature = "bevy_app")]
+mod app {
+    use super::*;
+    use bevy_app::{App, PostUpdate, Update};
+    use tickmem_ecs::TickmemPlugin;
+
+    fn update_boxes() {
+        drop(black_box(Box::new([0u8; 40])));
+    }
+
+    #[test]
+    fn the_plugin_attributes_every_schedule_of_the_main_loop() {
+        init_compute_pool(2);
+        let mut app = App::new();
+        app.add_plugins(TickmemPlugin::default());
+        app.add_systems(Update, update_boxes);
+        for _ in 0..5 {
+            app.update();
+        }
+        // A schedule added after the first updates is found too.
+        fn late_step() {
+            drop(black_box(vec![0u8; 5]));
+        }
+        app.add_systems(PostUpdate, late_step);
+        for _ in 0..5 {
+            app.update();
+        }
+        let stats = app.world().resource::<MemoryStats>();
+        let u = entry(stats, "update_boxes");
+        assert_eq!((u.runs, u.calls, u.bytes_allocated), (1, 2, 40));
+        assert!(stats.system("late_step").is_some(), "{:#?}", stats.systems);
+        // bevy_app's multi-threaded executors spawn tasks every update:
+        // that is outside any system.
+        let outside = stats.system("(outside systems)").unwrap();
+        assert!(outside.calls > 0, "{:#?}", stats.systems);
+    }
+}

@@ -23,6 +23,7 @@ mod order;
 #[cfg(feature = "bevy_app")]
 mod plugin;
 mod resources;
+pub mod testing;
 
 #[cfg(feature = "attribution")]
 pub use attribution::{attribute, take_system_stats};

@@ -108,6 +108,25 @@ fn every_system_reports_its_own_calls_bytes_and_frame_bytes() {
 }
 
 #[test]
+fn wrapped_exclusive_systems_stay_exclusive() {
+    let (mut world, mut schedule) = game(Executor::Multi);
+    schedule.run(&mut world);
+    let mut seen = 0;
+    for (_, system) in schedule.systems_with_access().unwrap() {
+        let name = system.system().name().to_string();
+        if name.ends_with("exclusive_vec") || name == "tickmem::frame_boundary" {
+            assert!(system.access().is_exclusive(), "{name}");
+            seen += 1;
+        } else if name.ends_with("three_boxes") {
+            // Its own access was none; the wrapper reads `FrameMemory`.
+            assert!(system.access().is_shared(), "{name}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 3);
+}
+
+#[test]
 fn systems_added_after_the_first_tick_are_attributed() {
     let (mut world, mut schedule) = game(Executor::Single);
     schedule.run(&mut world);

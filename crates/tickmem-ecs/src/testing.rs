@@ -148,7 +148,7 @@ pub fn check_allocation_free(
     schedule: &mut Schedule,
     warm_up: u64,
     ticks: u64,
-) -> Result<(), TickAllocated> {
+) -> Result<(), Box<TickAllocated>> {
     check(world, warm_up, ticks, |world| {
         schedule.run(world);
         // What bevy_app's `App::update` does after the schedules.
@@ -189,12 +189,12 @@ pub fn check_app_allocation_free(
     app: &mut bevy_app::App,
     warm_up: u64,
     ticks: u64,
-) -> Result<(), TickAllocated> {
+) -> Result<(), Box<TickAllocated>> {
     check_app(app, warm_up, ticks)
 }
 
 #[cfg(feature = "bevy_app")]
-fn check_app(app: &mut bevy_app::App, warm_up: u64, ticks: u64) -> Result<(), TickAllocated> {
+fn check_app(app: &mut bevy_app::App, warm_up: u64, ticks: u64) -> Result<(), Box<TickAllocated>> {
     prepare(app.world_mut(), warm_up);
     let result = (|| {
         for i in 0..warm_up + ticks {
@@ -202,7 +202,12 @@ fn check_app(app: &mut bevy_app::App, warm_up: u64, ticks: u64) -> Result<(), Ti
             app.update();
             let calls = tickmem_track::global_stats().calls() - before;
             if i >= warm_up && calls > 0 {
-                return Err(report(app.world_mut(), i - warm_up, warm_up, calls));
+                return Err(Box::new(report(
+                    app.world_mut(),
+                    i - warm_up,
+                    warm_up,
+                    calls,
+                )));
             }
         }
         Ok(())
@@ -280,7 +285,7 @@ fn check(
     warm_up: u64,
     ticks: u64,
     mut tick: impl FnMut(&mut World),
-) -> Result<(), TickAllocated> {
+) -> Result<(), Box<TickAllocated>> {
     prepare(world, warm_up);
     let mut result = Ok(());
     for i in 0..warm_up + ticks {
@@ -288,7 +293,7 @@ fn check(
         tick(world);
         let calls = tickmem_track::global_stats().calls() - before;
         if i >= warm_up && calls > 0 {
-            result = Err(report(world, i - warm_up, warm_up, calls));
+            result = Err(Box::new(report(world, i - warm_up, warm_up, calls)));
             break;
         }
     }

@@ -130,6 +130,33 @@ impl GlobalStats {
     pub const fn live_bytes(&self) -> i64 {
         self.bytes_allocated as i64 - self.bytes_freed as i64
     }
+
+    /// What the whole process asked of the allocator between `earlier` and
+    /// `self` (`peak_bytes` is 0: a per-thread measure).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tickmem_track::CountingAlloc;
+    ///
+    /// #[global_allocator]
+    /// static GLOBAL: CountingAlloc = CountingAlloc::system();
+    ///
+    /// let before = tickmem_track::global_stats();
+    /// std::thread::spawn(|| drop(vec![0u8; 100])).join().unwrap();
+    /// let delta = tickmem_track::global_stats().since(&before);
+    /// assert!(delta.bytes_allocated >= 100); // the thread's Vec, and more
+    /// ```
+    pub fn since(&self, earlier: &GlobalStats) -> AllocStats {
+        AllocStats {
+            allocs: self.allocs.wrapping_sub(earlier.allocs),
+            deallocs: self.deallocs.wrapping_sub(earlier.deallocs),
+            reallocs: self.reallocs.wrapping_sub(earlier.reallocs),
+            bytes_allocated: self.bytes_allocated.wrapping_sub(earlier.bytes_allocated),
+            bytes_freed: self.bytes_freed.wrapping_sub(earlier.bytes_freed),
+            peak_bytes: 0,
+        }
+    }
 }
 
 pub(crate) struct Local {

@@ -12,6 +12,9 @@
 //! [`PoolCommands<M>`]: crate::PoolCommands
 //! [`ObjectPool<T>`]: crate::ObjectPool
 //! [`entity_pool`]: crate::entity_pool
+//! [`BudgetOverrun`]: crate::BudgetOverrun
+//! [`MemoryStats::systems`]: crate::MemoryStats::systems
+//! [`testing::assert_allocation_free`]: crate::testing::assert_allocation_free
 #![warn(missing_docs)]
 
 #[cfg(feature = "attribution")]

@@ -4,7 +4,7 @@
 //! [`assert_allocation_free`] runs `warm_up` ticks of a `World` + `Schedule`
 //! with tickmem installed, then `ticks` more, and panics at the first of
 //! those that made a global-allocator call (process-wide: every thread).
-//! [`assert_app_allocation_free`] does the same for a bevy_app `App` with
+//! `assert_app_allocation_free` does the same for a bevy_app `App` with
 //! `TickmemPlugin` (feature `bevy_app`). The `check_*` versions return the
 //! report instead of panicking.
 //!

@@ -231,12 +231,11 @@ impl ScheduleBuildPass for AttributionPass {
         graph: &mut ScheduleGraph,
         _dependency_flattened: FlattenedDependencies<'_>,
     ) -> Result<(), ScheduleBuildError> {
-        // Only systems initialised by bevy are wrapped (their access is
-        // known); the pass runs after `ScheduleGraph::initialize`, so that
-        // is all of them.
-        if !graph.systems.is_initialized() {
-            return Ok(());
-        }
+        // The wrapper is initialised here (which initialises the system in
+        // it), whether bevy initialised the system already (those added with
+        // `add_systems`) or not yet (those added by earlier build passes,
+        // which bevy initialises again after the passes: harmless, systems
+        // keep their state).
         let keys: Vec<SystemKey> = graph.systems.iter().map(|(key, _, _)| key).collect();
         for key in keys {
             if self.wrapped.contains(&key) {

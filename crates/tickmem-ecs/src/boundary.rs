@@ -367,27 +367,31 @@ fn account_tick(world: &mut World) -> Option<AllocStats> {
     #[cfg(feature = "attribution")]
     let app_schedules = state.attribute_app_schedules;
 
-    // Between the ticks: reporting, counted in neither.
+    // Between the ticks: reporting, counted in neither (but in
+    // `MemoryStats::reporting_calls`, for those who measure around a tick).
     if let Some(max_calls) = over {
         #[cfg(feature = "attribution")]
         let _reporting = crate::attribution::reporting_scope(world);
-        #[cfg(feature = "attribution")]
-        let offender = crate::attribution::take_offender(world, epoch);
-        #[cfg(not(feature = "attribution"))]
-        let offender = None;
-        let overrun = BudgetOverrun {
-            epoch,
-            calls: tick.calls(),
-            max_calls,
-            offender,
-        };
-        let text = overrun.to_string();
-        log::warn!("{text}");
-        tickmem_tracy::message(&text);
-        let mut stats = world.resource_mut::<MemoryStats>();
-        stats.budget_overruns += 1;
-        let previous = stats.last_overrun.replace(overrun);
-        drop((previous, text));
+        let ((), report) = tickmem_track::count(|| {
+            #[cfg(feature = "attribution")]
+            let offender = crate::attribution::take_offender(world, epoch);
+            #[cfg(not(feature = "attribution"))]
+            let offender = None;
+            let overrun = BudgetOverrun {
+                epoch,
+                calls: tick.calls(),
+                max_calls,
+                offender,
+            };
+            let text = overrun.to_string();
+            log::warn!("{text}");
+            tickmem_tracy::message(&text);
+            let mut stats = world.resource_mut::<MemoryStats>();
+            stats.budget_overruns += 1;
+            let previous = stats.last_overrun.replace(overrun);
+            drop((previous, text));
+        });
+        world.resource_mut::<MemoryStats>().reporting_calls += report.calls();
     }
     #[cfg(feature = "attribution")]
     if app_schedules {

@@ -397,18 +397,18 @@ pub struct Offender {
 
 impl fmt::Display for Offender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Written piece by piece: printing a report allocates nothing.
         write!(
             f,
-            "first call over the budget: {} of {} bytes in {} on thread {}",
-            self.call,
-            self.size,
-            if self.system_path.is_empty() {
-                self.system.clone()
-            } else {
-                format!("system `{}`", self.system_path)
-            },
-            self.thread
+            "first call over the budget: {} of {} bytes in ",
+            self.call, self.size
         )?;
+        if self.system_path.is_empty() {
+            f.write_str(&self.system)?;
+        } else {
+            write!(f, "system `{}`", self.system_path)?;
+        }
+        write!(f, " on thread {}", self.thread)?;
         if self.stack.is_empty() {
             return f.write_str(" (no call stack on this platform)");
         }
@@ -505,6 +505,12 @@ pub struct MemoryStats {
     pub budget_overruns: u64,
     /// The latest overrun.
     pub last_overrun: Option<BudgetOverrun>,
+    /// Global-allocator calls the frame boundary made reporting overruns
+    /// (symbolising the first offender's stack, formatting the log line and
+    /// the Tracy message), so far. Reporting happens between two ticks and
+    /// counts in neither tick's [`global_alloc_calls`](Self::global_alloc_calls);
+    /// subtract it from a count you take around `schedule.run`.
+    pub reporting_calls: u64,
     /// Every registered pool, in registration order.
     pub pools: Vec<PoolStats>,
     /// Per system, what it allocated in the tick that just finished, in the

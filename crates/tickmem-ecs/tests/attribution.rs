@@ -338,3 +338,29 @@ mod app {
         assert!(outside.calls > 0, "{:#?}", stats.systems);
     }
 }
+
+/// Sync points inserted by bevy's own build pass (before ours) must not
+/// stop the wrapping: systems with `Commands` in a chain are attributed.
+#[test]
+fn schedules_with_auto_inserted_sync_points_are_attributed() {
+    #[derive(Component)]
+    struct Marker;
+    let mut world = World::new();
+    let mut schedule = Schedule::default();
+    fn spawn_one(mut commands: Commands) {
+        commands.spawn(Marker);
+    }
+    fn boxes_after() {
+        drop(black_box(Box::new([0u8; 12])));
+    }
+    schedule.add_systems((spawn_one, boxes_after).chain());
+    tickmem_ecs::attribute(&mut world, &mut schedule);
+    schedule.run(&mut world);
+    let stats = tickmem_ecs::take_system_stats(&mut world);
+    let b = stats
+        .iter()
+        .find(|s| s.name == "boxes_after")
+        .expect("wrapped");
+    assert_eq!((b.runs, b.calls, b.bytes_allocated), (1, 2, 12));
+    assert_eq!(world.query::<&Marker>().iter(&world).count(), 1);
+}

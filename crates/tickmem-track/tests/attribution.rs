@@ -35,13 +35,26 @@ fn churn(size: usize) {
     drop(black_box(vec![0u8; size]));
 }
 
+fn config() -> ProptestConfig {
+    if cfg!(miri) {
+        // Miri's isolation has no working directory for regression files.
+        ProptestConfig {
+            cases: 8,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    } else {
+        ProptestConfig::with_cases(256)
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 8 } else { 256 }))]
+    #![proptest_config(config())]
 
     /// Every scope's `finish` returns exactly the churn done while it was
     /// the innermost open scope.
     #[test]
-    fn own_counts_match_a_model(ops in proptest::collection::vec(op(), 0..80)) {
+    fn own_counts_match_a_model(ops in proptest::collection::vec(op(), 0..if cfg!(miri) { 24 } else { 80 })) {
         // (tag, scope, model calls, model bytes) per open scope.
         // Room for every scope up front: growing it inside a scope would be
         // an allocation of that scope.

@@ -425,7 +425,9 @@ pub(crate) fn take_offender(world: &World, tick: u64) -> Option<Offender> {
                 String::new(),
             ),
         },
-        None => (OUTSIDE.to_owned(), String::new()),
+        None if registry.is_some() => (OUTSIDE.to_owned(), String::new()),
+        // `TickmemConfig::attribution` is off: no system has a tag.
+        None => ("(systems not attributed)".to_owned(), String::new()),
     };
     let thread = match attribution::thread_name(captured.thread) {
         Some(name) => format!("`{name}` (#{})", captured.thread),

@@ -76,6 +76,8 @@ pub fn install(world: &mut World, schedule: &mut Schedule) {
 #[track_caller]
 pub fn install_with_config(world: &mut World, schedule: &mut Schedule, config: TickmemConfig) {
     let label = schedule.label();
+    #[cfg(feature = "attribution")]
+    let attribution = config.attribution;
     let has_boundary = schedule
         .graph()
         .system_sets
@@ -113,14 +115,18 @@ pub fn install_with_config(world: &mut World, schedule: &mut Schedule, config: T
     }
     schedule.add_build_pass(RunFirstPass);
     #[cfg(feature = "attribution")]
-    crate::attribution::attribute(world, schedule);
+    if attribution {
+        crate::attribution::attribute(world, schedule);
+    }
 }
 
 /// Plugin mode: attribute the systems of every schedule of the app's
 /// `Schedules`, found at each frame boundary (feature `attribution`).
 #[cfg(all(feature = "attribution", feature = "bevy_app"))]
 pub(crate) fn attribute_all_schedules(world: &mut World) {
-    world.resource_mut::<TickmemState>().attribute_app_schedules = true;
+    if world.resource::<TickmemConfig>().attribution {
+        world.resource_mut::<TickmemState>().attribute_app_schedules = true;
+    }
 }
 
 fn init_world(world: &mut World, config: TickmemConfig) {

@@ -167,7 +167,7 @@ pub struct AllocBudget {
 ///     .with_budget(0, 60); // no allocator calls per tick after 60 ticks
 /// assert_eq!(config.budget.unwrap().max_calls_per_tick, 0);
 /// ```
-#[derive(Resource, Debug, Clone, PartialEq, Default)]
+#[derive(Resource, Debug, Clone, PartialEq)]
 pub struct TickmemConfig {
     /// How the frame arena is created.
     pub frame: FrameConfig,
@@ -176,6 +176,22 @@ pub struct TickmemConfig {
     /// How much memory each thread's scratch arena keeps
     /// (`tickmem_scratch::set_trim_policy`).
     pub scratch_trim: TrimPolicy,
+    /// With the `attribution` feature: attribute the allocations of the
+    /// schedule's systems ([`MemoryStats::systems`], the first offender of
+    /// an overrun). Read at `install`; `true` by default. Without the
+    /// feature it changes nothing.
+    pub attribution: bool,
+}
+
+impl Default for TickmemConfig {
+    fn default() -> Self {
+        TickmemConfig {
+            frame: FrameConfig::default(),
+            budget: None,
+            scratch_trim: TrimPolicy::default(),
+            attribution: true,
+        }
+    }
 }
 
 impl TickmemConfig {
@@ -198,6 +214,12 @@ impl TickmemConfig {
     /// Set [`scratch_trim`](Self::scratch_trim).
     pub fn with_scratch_trim(mut self, policy: TrimPolicy) -> Self {
         self.scratch_trim = policy;
+        self
+    }
+
+    /// Set [`attribution`](Self::attribution).
+    pub fn with_attribution(mut self, on: bool) -> Self {
+        self.attribution = on;
         self
     }
 }

@@ -364,3 +364,25 @@ fn schedules_with_auto_inserted_sync_points_are_attributed() {
     assert_eq!((b.runs, b.calls, b.bytes_allocated), (1, 2, 12));
     assert_eq!(world.query::<&Marker>().iter(&world).count(), 1);
 }
+
+#[test]
+fn attribution_can_be_turned_off_per_world() {
+    let mut world = World::new();
+    let mut schedule = Schedule::default();
+    tickmem_ecs::install_with_config(
+        &mut world,
+        &mut schedule,
+        tickmem_ecs::TickmemConfig::default().with_attribution(false),
+    );
+    schedule.add_systems(three_boxes);
+    for _ in 0..3 {
+        schedule.run(&mut world);
+    }
+    assert!(world.resource::<MemoryStats>().systems.is_empty());
+    // Not wrapped: the system keeps its own (empty) access.
+    for (_, system) in schedule.systems_with_access().unwrap() {
+        if system.system().name().to_string().ends_with("three_boxes") {
+            assert!(system.access().is_none());
+        }
+    }
+}

@@ -220,7 +220,7 @@ fn run_mode(mode: Mode, args: &Args) -> Run {
             if let Some(n) = args.budget {
                 config = config.with_budget(n, u64::from(args.warmup));
             }
-            tickmem_mode::setup(&mut world, &mut schedule, cfg, config);
+            tickmem_mode::setup_with_config(&mut world, &mut schedule, cfg, config);
         }
         Mode::Baseline => {
             baseline::setup(&mut world, &mut schedule, cfg);

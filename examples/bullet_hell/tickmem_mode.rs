@@ -38,7 +38,13 @@ pub(crate) struct PendingHits {
 }
 
 /// Insert tickmem, the resources and the systems of tickmem mode.
-pub(crate) fn setup(
+#[allow(dead_code, reason = "the allocators bench uses it; the demo passes a config")]
+pub(crate) fn setup(world: &mut World, schedule: &mut Schedule, cfg: SimConfig) {
+    setup_with_config(world, schedule, cfg, tickmem::ecs::TickmemConfig::default());
+}
+
+/// [`setup`] with tickmem's configuration (an allocation budget, ...).
+pub(crate) fn setup_with_config(
     world: &mut World,
     schedule: &mut Schedule,
     cfg: SimConfig,

@@ -78,11 +78,14 @@ fn every_system_reports_its_own_calls_bytes_and_frame_bytes() {
             boxes.path
         );
         let frame = entry(stats, "frame_user");
-        assert_eq!(
-            (frame.runs, frame.calls, frame.frame_bytes),
-            (1, 0, 256),
-            "{executor:?}"
-        );
+        assert_eq!((frame.runs, frame.frame_bytes), (1, 256), "{executor:?}");
+        // The first frame allocation on a thread creates its lane (a few
+        // global-allocator calls): under the multi-threaded executor the
+        // system may meet a new worker thread in any tick, and that is its
+        // own call, rightly charged to it.
+        if executor == Executor::Single {
+            assert_eq!(frame.calls, 0);
+        }
         let q = entry(stats, "quiet");
         assert_eq!((q.runs, q.calls), (1, 0));
         let ex = entry(stats, "exclusive_vec");

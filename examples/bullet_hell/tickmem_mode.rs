@@ -38,7 +38,10 @@ pub(crate) struct PendingHits {
 }
 
 /// Insert tickmem, the resources and the systems of tickmem mode.
-#[allow(dead_code, reason = "the allocators bench uses it; the demo passes a config")]
+#[allow(
+    dead_code,
+    reason = "the allocators bench uses it; the demo passes a config"
+)]
 pub(crate) fn setup(world: &mut World, schedule: &mut Schedule, cfg: SimConfig) {
     setup_with_config(world, schedule, cfg, tickmem::ecs::TickmemConfig::default());
 }

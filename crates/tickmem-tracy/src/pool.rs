@@ -18,10 +18,14 @@
 //!   chunks held at the moment the viewer connected.
 //!
 //! Pool events are rare (a chunk grown, a frame reclaimed), so each pool's
-//! state sits behind a mutex. The list of live blocks keeps its capacity: in
-//! a steady state, reporting allocates nothing.
+//! state sits behind a mutex. The list of live blocks is inline up to
+//! [`INLINE_BLOCKS`] entries (a frame-arena half holds a handful of chunks:
+//! bumpalo doubles their size), so reporting blocks allocates nothing unless
+//! a pool holds more at once.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use smallvec::SmallVec;
 
 use crate::emit;
 use crate::name::Name;
@@ -39,11 +43,14 @@ impl std::fmt::Debug for PoolState {
     }
 }
 
+/// Live blocks a pool keeps without allocating.
+const INLINE_BLOCKS: usize = 32;
+
 struct Inner {
     /// Generation in which the live blocks were announced (0: never).
     announced: u64,
     /// `(address, size)` of every live block.
-    live: Vec<(usize, usize)>,
+    live: SmallVec<[(usize, usize); INLINE_BLOCKS]>,
 }
 
 /// Every pool ever created, for [`announce_all`].
@@ -56,7 +63,7 @@ impl PoolState {
             name,
             inner: Mutex::new(Inner {
                 announced: 0,
-                live: Vec::new(),
+                live: SmallVec::new(),
             }),
         }));
         lock(&POOLS).push(state);

@@ -269,7 +269,7 @@ pub fn message(text: &str) {
 
 /// `true` while a Tracy viewer is connected (always `false` without a Tracy
 /// client compiled in, unless a test simulates a viewer with
-/// [`testing::simulate_viewer`]).
+/// `testing::simulate_viewer`, feature `record`).
 ///
 /// With on-demand mode, nothing is sent or queued while this is `false`, so
 /// an expensive statistic that only Tracy shows can be skipped.

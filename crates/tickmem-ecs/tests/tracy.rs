@@ -174,3 +174,34 @@ fn budget_overrun_sends_a_message() {
         );
     }
 }
+
+/// With attribution, each system's calls of the finished tick are plotted as
+/// `tickmem/allocs/<system>`, and what no system made as
+/// `tickmem/allocs/(outside systems)`.
+#[cfg(feature = "attribution")]
+#[test]
+fn per_system_allocation_plots() {
+    fn two_boxes() {
+        drop(std::hint::black_box(Box::new(1u32)));
+        drop(std::hint::black_box(Box::new(2u32)));
+    }
+    let mut world = World::new();
+    let mut schedule = schedule(Executor::Single);
+    tickmem_ecs::install(&mut world, &mut schedule);
+    schedule.add_systems(two_boxes);
+    for _ in 0..3 {
+        schedule.run(&mut world);
+    }
+    let ((), events) = record(|| schedule.run(&mut world));
+    assert_eq!(plot(&events, "tickmem/allocs/two_boxes"), Some(4.0));
+    let stats = world.resource::<MemoryStats>();
+    let outside = stats.system("(outside systems)").unwrap();
+    assert_eq!(
+        plot(&events, "tickmem/allocs/(outside systems)"),
+        Some(outside.calls as f64)
+    );
+    assert_eq!(
+        tickmem_tracy::testing::plot_format("tickmem/allocs/two_boxes"),
+        Some(tickmem_tracy::PlotFormat::Number)
+    );
+}

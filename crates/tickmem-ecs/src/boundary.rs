@@ -345,15 +345,7 @@ fn account_tick(world: &mut World) -> Option<AllocStats> {
     if !counting {
         return None;
     }
-    let start = state.tick_start;
-    let tick = AllocStats {
-        allocs: now.allocs - start.allocs,
-        deallocs: now.deallocs - start.deallocs,
-        reallocs: now.reallocs - start.reallocs,
-        bytes_allocated: now.bytes_allocated - start.bytes_allocated,
-        bytes_freed: now.bytes_freed - start.bytes_freed,
-        peak_bytes: 0,
-    };
+    let tick = now.since(&state.tick_start);
 
     // The budget: a changed configuration starts counting ticks anew.
     let mut over = None;

@@ -172,17 +172,8 @@ struct Shared(u64);
 static IN_USE: AtomicBool = AtomicBool::new(false);
 static OVERLAPS: AtomicU32 = AtomicU32::new(0);
 
-/// Writes `Shared` (like its twin): the two must never run at once.
-fn writer_a(mut shared: ResMut<Shared>) {
-    if IN_USE.swap(true, SeqCst) {
-        OVERLAPS.fetch_add(1, SeqCst);
-    }
-    std::thread::sleep(std::time::Duration::from_micros(300));
-    shared.0 += 1;
-    IN_USE.store(false, SeqCst);
-}
-
-fn writer_b(mut shared: ResMut<Shared>) {
+/// Writes `Shared`: two instances (`ID` 0 and 1) must never run at once.
+fn writer<const ID: u8>(mut shared: ResMut<Shared>) {
     if IN_USE.swap(true, SeqCst) {
         OVERLAPS.fetch_add(1, SeqCst);
     }
@@ -205,7 +196,7 @@ fn wrapped_systems_keep_their_access_under_the_multi_threaded_executor() {
     let mut schedule = schedule(Executor::Multi);
     tickmem_ecs::install(&mut world, &mut schedule);
     // Ambiguous order on purpose: only the access keeps them apart.
-    schedule.add_systems((writer_a, writer_b, bystander));
+    schedule.add_systems((writer::<0>, writer::<1>, bystander));
     for _ in 0..50 {
         schedule.run(&mut world);
     }
@@ -216,7 +207,7 @@ fn wrapped_systems_keep_their_access_under_the_multi_threaded_executor() {
     );
     assert_eq!(world.resource::<Shared>().0, 100);
     let stats = world.resource::<MemoryStats>();
-    assert_eq!(entry(stats, "writer_a").runs, 1);
+    assert_eq!(entry(stats, "writer<0>").runs, 1);
 }
 
 #[derive(Component)]

@@ -166,17 +166,7 @@ impl FrameBudget {
         // the allocator and must not count against the frame.
         let stats = match start {
             Start::Thread(s) => counters::local_snapshot().since(&s),
-            Start::Process(s) => {
-                let now = counters::global_snapshot();
-                AllocStats {
-                    allocs: now.allocs - s.allocs,
-                    deallocs: now.deallocs - s.deallocs,
-                    reallocs: now.reallocs - s.reallocs,
-                    bytes_allocated: now.bytes_allocated - s.bytes_allocated,
-                    bytes_freed: now.bytes_freed - s.bytes_freed,
-                    peak_bytes: 0,
-                }
-            }
+            Start::Process(s) => counters::global_snapshot().since(&s),
         };
         if !crate::is_installed() {
             return Err(BudgetError::NotInstalled);

@@ -16,7 +16,17 @@
 //! Flags: `--ticks N`, `--bullets N` (spawned per tick), `--enemies N`,
 //! `--seed N`, `--mode tickmem|baseline|both`, `--csv PATH` (per-tick rows),
 //! `--threads N` (worker threads for `par_iter` and AI jobs; with more than
-//! one the multi-threaded executor is used), `--warmup N`, `--plot PATH`.
+//! one the multi-threaded executor is used), `--warmup N`, `--plot PATH`,
+//! `--budget N` (tickmem mode: at most N global-allocator calls per tick
+//! after the warm-up; each overrun is printed as it happens).
+//!
+//! With `--features attribution`, an overrun names the first call over the
+//! budget (system, thread, size, call stack), and each mode prints the
+//! systems that allocate the most per tick:
+//!
+//! ```sh
+//! cargo run --release --example bullet_hell --features attribution -- --budget 0
+//! ```
 
 mod baseline;
 mod plot;
@@ -66,10 +76,11 @@ struct Args {
     plot: PathBuf,
     threads: usize,
     warmup: u32,
+    budget: Option<u64>,
 }
 
 const USAGE: &str = "usage: bullet_hell [--ticks N] [--bullets N] [--enemies N] [--seed N] \
-[--mode tickmem|baseline|both] [--csv PATH] [--plot PATH] [--threads N] [--warmup N]";
+[--mode tickmem|baseline|both] [--csv PATH] [--plot PATH] [--threads N] [--warmup N] [--budget N]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -84,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
             .join("bullet_hell.svg"),
         threads: 1,
         warmup: 60,
+        budget: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -105,6 +117,7 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => a.seed = num(&value)?,
             "--threads" => a.threads = num(&value)? as usize,
             "--warmup" => a.warmup = num(&value)? as u32,
+            "--budget" => a.budget = Some(num(&value)?),
             "--csv" => a.csv = Some(PathBuf::from(value)),
             "--plot" => a.plot = PathBuf::from(value),
             "--mode" => {
@@ -148,6 +161,13 @@ pub(crate) struct Run {
     pub(crate) checksum: u64,
     pub(crate) warmup: usize,
     pub(crate) live_bullets: usize,
+    /// Budget overruns (tickmem mode with `--budget`).
+    pub(crate) overruns: u64,
+    /// Calls the frame boundary made reporting them (not a tick's).
+    pub(crate) reporting_calls: u64,
+    /// Per system: (name, calls, bytes) summed over the ticks after the
+    /// warm-up (feature `attribution`).
+    pub(crate) systems: Vec<(String, u64, u64)>,
 }
 
 impl Run {
@@ -195,8 +215,19 @@ fn run_mode(mode: Mode, args: &Args) -> Run {
         schedule.set_executor(SingleThreadedExecutor::new());
     }
     match mode {
-        Mode::Tickmem => tickmem_mode::setup(&mut world, &mut schedule, cfg),
-        Mode::Baseline => baseline::setup(&mut world, &mut schedule, cfg),
+        Mode::Tickmem => {
+            let mut config = tickmem::ecs::TickmemConfig::default();
+            if let Some(n) = args.budget {
+                config = config.with_budget(n, u64::from(args.warmup));
+            }
+            tickmem_mode::setup_with_config(&mut world, &mut schedule, cfg, config);
+        }
+        Mode::Baseline => {
+            baseline::setup(&mut world, &mut schedule, cfg);
+            // Per-system counts without tickmem installed.
+            #[cfg(feature = "attribution")]
+            tickmem::ecs::attribute(&mut world, &mut schedule);
+        }
     }
 
     let n = args.ticks as usize;
@@ -209,6 +240,9 @@ fn run_mode(mode: Mode, args: &Args) -> Run {
         checksum: 0,
         warmup: args.warmup as usize,
         live_bullets: 0,
+        overruns: 0,
+        reporting_calls: 0,
+        systems: Vec::with_capacity(16),
     };
     let started = Instant::now();
     let mut out = std::io::stdout().lock();
@@ -229,6 +263,31 @@ fn run_mode(mode: Mode, args: &Args) -> Run {
             Mode::Tickmem => tickmem_mode::frame_bytes(&world),
             Mode::Baseline => after.bytes_allocated - before.bytes_allocated,
         });
+        if mode == Mode::Tickmem {
+            // The boundary reports overruns between two ticks: what it
+            // allocates doing so (symbolising a call stack) is no tick's.
+            let reported = world
+                .resource::<tickmem::ecs::MemoryStats>()
+                .reporting_calls;
+            if let Some(calls) = run.allocs.last_mut() {
+                *calls -= reported - run.reporting_calls;
+            }
+            run.reporting_calls = reported;
+            report_overrun(&world, &mut run, &mut out);
+        }
+        #[cfg(feature = "attribution")]
+        {
+            // Summed from the first tick (so the names are known before the
+            // measured ticks: nothing to allocate then), counted from the
+            // end of the warm-up.
+            if tick == run.warmup {
+                for s in &mut run.systems {
+                    (s.1, s.2) = (0, 0);
+                }
+            }
+            let calls = after.calls() - before.calls();
+            sum_systems(&mut world, mode, calls, &mut run.systems);
+        }
         if (tick + 1) % (n / 10).max(1) == 0 || tick + 1 == n {
             let _ = write!(
                 out,
@@ -255,6 +314,56 @@ fn run_mode(mode: Mode, args: &Args) -> Run {
         Mode::Baseline => baseline::checksum(&mut world),
     };
     run
+}
+
+/// Print a budget overrun the tick's boundary just reported (the first
+/// few in full). Printing allocates nothing, so it does not cause the next
+/// overrun itself.
+fn report_overrun(world: &World, run: &mut Run, out: &mut impl Write) {
+    const IN_FULL: u64 = 3;
+    let stats = world.resource::<tickmem::ecs::MemoryStats>();
+    if stats.budget_overruns == run.overruns {
+        return;
+    }
+    run.overruns = stats.budget_overruns;
+    if let Some(overrun) = &stats.last_overrun {
+        if run.overruns <= IN_FULL {
+            let _ = writeln!(out, "\n[ tickmem] {overrun}");
+        } else if run.overruns == IN_FULL + 1 {
+            let _ = writeln!(out, "\n(more overruns: counted, not printed)");
+        }
+    }
+}
+
+/// Add this tick's per-system counts to `sums` (tickmem mode: what the
+/// boundary published for the previous tick, `(outside systems)`
+/// included; baseline: the counters since the last call, and what remains
+/// of the tick's `calls` as `(outside systems)`).
+#[cfg(feature = "attribution")]
+fn sum_systems(world: &mut World, mode: Mode, calls: u64, sums: &mut Vec<(String, u64, u64)>) {
+    let mut add =
+        |name: &str, calls: u64, bytes: u64| match sums.iter_mut().find(|(n, ..)| n == name) {
+            Some(entry) => {
+                entry.1 += calls;
+                entry.2 += bytes;
+            }
+            None => sums.push((name.to_owned(), calls, bytes)),
+        };
+    match mode {
+        Mode::Tickmem => {
+            for s in &world.resource::<tickmem::ecs::MemoryStats>().systems {
+                add(&s.name, s.calls, s.bytes_allocated);
+            }
+        }
+        Mode::Baseline => {
+            let mut attributed = 0;
+            for s in tickmem::ecs::take_system_stats(world) {
+                attributed += s.calls;
+                add(&s.name, s.calls, s.bytes_allocated);
+            }
+            add("(outside systems)", calls.saturating_sub(attributed), 0);
+        }
+    }
 }
 
 fn fmt_bytes(b: f64) -> String {
@@ -346,6 +455,19 @@ fn main() {
         );
     }
 
+    print_top_systems(&runs);
+    if let Some(budget) = args.budget {
+        for r in runs.iter().filter(|r| r.mode == Mode::Tickmem) {
+            println!(
+                "budget: at most {budget} global-allocator calls per tick after {} warm-up ticks: {} overrun(s)",
+                args.warmup, r.overruns
+            );
+        }
+        if !args.modes.contains(&Mode::Tickmem) {
+            println!("(--budget applies to tickmem mode)");
+        }
+    }
+
     if let Some(path) = &args.csv {
         match write_csv(path, &runs) {
             Ok(()) => println!("per-tick rows written to {}", path.display()),
@@ -372,6 +494,40 @@ fn main() {
             std::process::exit(1);
         }
         println!("checksums match: both modes computed the same game");
+    }
+}
+
+/// The systems that allocate the most per tick after the warm-up, per mode.
+fn print_top_systems(runs: &[Run]) {
+    if !cfg!(feature = "attribution") {
+        println!(
+            "(run with --features attribution to see which systems allocate, and the first call over a --budget)"
+        );
+        return;
+    }
+    for r in runs {
+        let ticks = r.tick_us.len().saturating_sub(r.warmup).max(1) as f64;
+        let mut top: Vec<&(String, u64, u64)> = r.systems.iter().filter(|s| s.1 > 0).collect();
+        top.sort_by_key(|s| std::cmp::Reverse((s.1, s.2)));
+        if top.is_empty() {
+            println!(
+                "top allocating systems ({}): none allocated after the warm-up",
+                r.mode.name()
+            );
+            continue;
+        }
+        println!(
+            "top allocating systems ({}, per tick after the warm-up):",
+            r.mode.name()
+        );
+        for (name, calls, bytes) in top.into_iter().take(5) {
+            println!(
+                "  {:<28} {:>10.1} calls {:>12}",
+                name,
+                *calls as f64 / ticks,
+                fmt_bytes(*bytes as f64 / ticks)
+            );
+        }
     }
 }
 

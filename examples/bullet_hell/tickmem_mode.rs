@@ -38,8 +38,22 @@ pub(crate) struct PendingHits {
 }
 
 /// Insert tickmem, the resources and the systems of tickmem mode.
+#[allow(
+    dead_code,
+    reason = "the allocators bench uses it; the demo passes a config"
+)]
 pub(crate) fn setup(world: &mut World, schedule: &mut Schedule, cfg: SimConfig) {
-    tickmem::ecs::install(world, schedule);
+    setup_with_config(world, schedule, cfg, tickmem::ecs::TickmemConfig::default());
+}
+
+/// [`setup`] with tickmem's configuration (an allocation budget, ...).
+pub(crate) fn setup_with_config(
+    world: &mut World,
+    schedule: &mut Schedule,
+    cfg: SimConfig,
+    config: tickmem::ecs::TickmemConfig,
+) {
+    tickmem::ecs::install_with_config(world, schedule, config);
     world.register_entity_pool::<Bullet>();
     // Pre-warm: about as many bullets as will be alive at once.
     let expected = (cfg.per_enemy() * cfg.enemies) as usize * usize::from(BULLET_TTL);

@@ -1,13 +1,14 @@
 //! [`install`] and the frame-boundary system.
 
-use std::fmt::{self, Write as _};
+use std::sync::{Arc, Weak};
 
 use bevy_ecs::component::Component;
 use bevy_ecs::resource::Resource;
 use bevy_ecs::schedule::{InternedScheduleLabel, IntoScheduleConfigs, Schedule};
+use bevy_ecs::system::IntoSystem;
 use bevy_ecs::world::World;
 use tickmem_frame::FrameArena;
-use tickmem_track::{BudgetError, BudgetScope, FrameBudget};
+use tickmem_track::{AllocStats, GlobalStats};
 use tickmem_tracy::{Plot, PlotFormat};
 
 use crate::entity_pool::{EntityPool, tick_pool};
@@ -66,30 +67,66 @@ pub fn install(world: &mut World, schedule: &mut Schedule) {
 ///
 /// # Panics
 ///
-/// If tickmem was already installed in a schedule with another label (the
-/// arena would advance twice per tick).
+/// If tickmem is already installed in another schedule of this world that
+/// still exists, whatever its label (two `Schedule::default()` are two
+/// schedules): the frame arena would advance twice per tick, and a
+/// [`FrameHandle`](tickmem_frame::FrameHandle) persisted in one tick would
+/// read `None` in the next. Once that schedule is dropped, installing into
+/// another one is allowed.
 #[track_caller]
 pub fn install_with_config(world: &mut World, schedule: &mut Schedule, config: TickmemConfig) {
     let label = schedule.label();
+    #[cfg(feature = "attribution")]
+    let attribution = config.attribution;
+    let has_boundary = schedule
+        .graph()
+        .system_sets
+        .contains(TickmemSet::FrameBoundary);
     if let Some(state) = world.get_resource::<TickmemState>()
-        && let Some(installed) = state.schedule
-        && installed != label
+        && let Some(owner) = &state.owner
+        && owner.token.strong_count() > 0
+        && (owner.label != label || !has_boundary)
     {
+        let installed = owner.label;
+        let same = if installed == label {
+            " (another schedule with the same label)"
+        } else {
+            ""
+        };
         panic!(
-            "tickmem is already installed in schedule {installed:?}; installing it in {label:?} \
+            "tickmem is already installed in schedule {installed:?}; installing it in {label:?}{same} \
              too would advance the frame arena twice per tick (install it in one schedule)"
         );
     }
     init_world(world, config);
-    world.resource_mut::<TickmemState>().schedule = Some(label);
-    if !schedule
-        .graph()
-        .system_sets
-        .contains(TickmemSet::FrameBoundary)
-    {
-        schedule.add_systems(frame_boundary.in_set(TickmemSet::FrameBoundary));
+    if !has_boundary {
+        // The boundary system owns the token: the schedule holding it is
+        // alive exactly as long as the token is.
+        let token = Arc::new(BoundaryToken);
+        world.resource_mut::<TickmemState>().owner = Some(Owner {
+            label,
+            token: Arc::downgrade(&token),
+        });
+        let boundary = IntoSystem::into_system(move |world: &mut World| {
+            frame_boundary(world, &token);
+        })
+        .with_name("tickmem::frame_boundary");
+        schedule.add_systems(boundary.in_set(TickmemSet::FrameBoundary));
     }
     schedule.add_build_pass(RunFirstPass);
+    #[cfg(feature = "attribution")]
+    if attribution {
+        crate::attribution::attribute(world, schedule);
+    }
+}
+
+/// Plugin mode: attribute the systems of every schedule of the app's
+/// `Schedules`, found at each frame boundary (feature `attribution`).
+#[cfg(all(feature = "attribution", feature = "bevy_app"))]
+pub(crate) fn attribute_all_schedules(world: &mut World) {
+    if world.resource::<TickmemConfig>().attribution {
+        world.resource_mut::<TickmemState>().attribute_app_schedules = true;
+    }
 }
 
 fn init_world(world: &mut World, config: TickmemConfig) {
@@ -123,16 +160,33 @@ struct RegisteredPool {
     flush: Option<fn(&mut World)>,
 }
 
+/// Identifies the boundary system of one schedule (see [`Owner`]).
+struct BoundaryToken;
+
+/// The schedule tickmem is installed in: its label, and its boundary
+/// system's token (alive while the schedule holding the system is).
+struct Owner {
+    label: InternedScheduleLabel,
+    token: Weak<BoundaryToken>,
+}
+
 /// State of the frame-boundary system.
 #[derive(Resource)]
 struct TickmemState {
     /// The schedule tickmem is installed in.
-    schedule: Option<InternedScheduleLabel>,
+    owner: Option<Owner>,
     /// Whether `CountingAlloc` is the global allocator (checked once).
     counting: Option<bool>,
-    /// Process-wide call count at the start of the current tick.
-    calls_at_tick_start: u64,
-    budget: Option<(AllocBudget, FrameBudget)>,
+    /// Process-wide counts at the start of the current tick.
+    tick_start: GlobalStats,
+    /// The budget being checked and how many ticks it has seen.
+    budget: Option<BudgetState>,
+    /// Give every schedule of `Schedules` the attribution pass (plugin).
+    #[cfg(feature = "attribution")]
+    attribute_app_schedules: bool,
+    /// This world armed the (process-wide) offender capture.
+    #[cfg(feature = "attribution")]
+    armed: bool,
     applied_trim: tickmem_scratch::TrimPolicy,
     plots: Plots,
 }
@@ -140,24 +194,30 @@ struct TickmemState {
 struct Plots {
     frame_bytes: Plot,
     frame_reserved: Plot,
-    scratch_bytes: Plot,
+    scratch_reserved: Plot,
+    scratch_in_use: Plot,
     allocs_per_frame: Plot,
 }
 
 impl TickmemState {
     fn new(config: &TickmemConfig) -> Self {
         TickmemState {
-            schedule: None,
+            owner: None,
             counting: None,
             // The first tick's count starts at install (zeros when
             // CountingAlloc is not installed; then it is never reported).
-            calls_at_tick_start: tickmem_track::global_stats().calls(),
+            tick_start: tickmem_track::global_stats(),
             budget: None,
+            #[cfg(feature = "attribution")]
+            attribute_app_schedules: false,
+            #[cfg(feature = "attribution")]
+            armed: false,
             applied_trim: config.scratch_trim,
             plots: Plots {
                 frame_bytes: Plot::new("tickmem/frame_bytes", PlotFormat::Memory),
                 frame_reserved: Plot::new("tickmem/frame_reserved", PlotFormat::Memory),
-                scratch_bytes: Plot::new("tickmem/scratch_bytes", PlotFormat::Memory),
+                scratch_reserved: Plot::new("tickmem/scratch_reserved", PlotFormat::Memory),
+                scratch_in_use: Plot::new("tickmem/scratch_in_use", PlotFormat::Memory),
                 allocs_per_frame: Plot::new("tickmem/allocs_per_frame", PlotFormat::Number),
             },
         }
@@ -165,29 +225,45 @@ impl TickmemState {
 }
 
 /// The frame-boundary system (exclusive; see [`install_with_config`]).
-fn frame_boundary(world: &mut World) {
+/// `token` identifies the schedule it was installed in.
+fn frame_boundary(world: &mut World, token: &Arc<BoundaryToken>) {
     tickmem_tracy::zone!("tickmem::frame_boundary");
+    // Belt and braces for `install`'s check: a boundary of another schedule
+    // must never advance this world's arena.
+    let owned = world
+        .resource::<TickmemState>()
+        .owner
+        .as_ref()
+        .is_some_and(|o| std::ptr::eq(o.token.as_ptr(), Arc::as_ptr(token)));
+    assert!(
+        owned,
+        "tickmem: a frame boundary of another schedule ran in this world \
+         (install tickmem in one schedule)"
+    );
 
     // 1. Close the books of the tick that just finished, before doing any
     //    work of our own (which counts for the new tick).
-    let (tick_calls, overrun) = account_tick(world);
+    let tick = account_tick(world);
+    let tick_calls = tick.map(|t| t.calls());
 
     // 2. Entity pools: apply what was recorded and not flushed yet.
     flush_registered_pools(world);
 
     // 3. Advance the frame arena. Its stats are read before, when they
     //    describe the finished tick (its bytes, what was held for it).
+    //    (`FrameArena::begin_frame` opens its own `tickmem::begin_frame`
+    //    zone.)
     let (frame, epoch) = {
-        tickmem_tracy::zone!("tickmem::begin_frame");
         let mut memory = world.resource_mut::<FrameMemory>();
         let finished = memory.stats();
         memory.begin_frame();
         (finished, memory.epoch())
     };
 
-    // 4. Scratch: apply a changed trim policy, end the trim period.
+    // 4. Scratch: apply a changed trim policy, end the trim period (each
+    //    thread trims at its next outermost scope, in scratch's own
+    //    `tickmem::scratch_trim` zone).
     let scratch = {
-        tickmem_tracy::zone!("tickmem::scratch_trim");
         let policy = world.resource::<TickmemConfig>().scratch_trim;
         let mut state = world.resource_mut::<TickmemState>();
         if state.applied_trim != policy {
@@ -204,7 +280,8 @@ fn frame_boundary(world: &mut World) {
         (
             state.plots.frame_bytes,
             state.plots.frame_reserved,
-            state.plots.scratch_bytes,
+            state.plots.scratch_reserved,
+            state.plots.scratch_in_use,
             state.plots.allocs_per_frame,
         )
     };
@@ -221,76 +298,125 @@ fn frame_boundary(world: &mut World) {
         stats.scratch_high_water = scratch.high_water_bytes;
         stats.scratch_reserved = scratch.bytes_reserved;
         stats.global_alloc_calls = tick_calls;
-        if let Some(overrun) = overrun {
-            stats.budget_overruns += 1;
-            stats.last_overrun = Some(overrun);
-        }
     }
     publish_pools(world);
+    #[cfg(feature = "attribution")]
+    crate::attribution::publish(world, tick);
 
     // 6. Tracy.
-    let (frame_bytes, frame_reserved, scratch_bytes, allocs_per_frame) = plots;
+    let (frame_bytes, frame_reserved, scratch_reserved, scratch_in_use, allocs_per_frame) = plots;
     frame_bytes.set(frame.bytes_this_frame as f64);
     frame_reserved.set(frame.bytes_reserved as f64);
-    scratch_bytes.set(scratch.bytes_reserved as f64);
+    scratch_reserved.set(scratch.bytes_reserved as f64);
+    scratch_in_use.set(scratch.bytes_in_use as f64);
     if let Some(calls) = tick_calls {
         allocs_per_frame.set(calls as f64);
     }
     tickmem_tracy::frame_mark();
 }
 
+/// A configured budget and the ticks it has seen (the first
+/// `warm_up_ticks` are not checked).
+#[derive(Clone, Copy)]
+struct BudgetState {
+    config: AllocBudget,
+    ticks: u64,
+}
+
 /// Count the finished tick's global-allocator calls and check the budget.
-/// Returns `(calls, overrun)`; `calls` is `None` when `CountingAlloc` is not
-/// installed.
-fn account_tick(world: &mut World) -> (Option<u64>, Option<BudgetOverrun>) {
+/// Returns the tick's counts (`None` when `CountingAlloc` is not installed).
+///
+/// Reporting an overrun (symbolising the offender's stack, formatting the
+/// log line and the Tracy message, replacing the previous report in
+/// [`MemoryStats::last_overrun`]) allocates and frees: it happens between
+/// the end of the finished tick and the start of the next, and is counted
+/// in neither.
+fn account_tick(world: &mut World) -> Option<AllocStats> {
     let config_budget = world.resource::<TickmemConfig>().budget;
     let epoch = world.resource::<FrameMemory>().epoch();
-    let mut state = world.resource_mut::<TickmemState>();
 
     // Read the counters first: nothing below may count for the finished tick.
-    let now = tickmem_track::global_stats().calls();
+    let now = tickmem_track::global_stats();
+    let mut state = world.resource_mut::<TickmemState>();
     let counting = *state.counting.get_or_insert_with(|| {
         // First boundary: probe once (the probe allocates, after the read).
         tickmem_track::is_installed()
     });
     if !counting {
-        return (None, None);
+        return None;
     }
-    let calls = now - state.calls_at_tick_start;
-    state.calls_at_tick_start = now;
+    let tick = now.since(&state.tick_start);
 
-    let mut overrun = None;
-    // A changed budget configuration starts a new FrameBudget.
-    if state.budget.as_ref().map(|(b, _)| *b) != config_budget {
-        state.budget = config_budget.map(|b| {
-            let mut budget = FrameBudget::new(b.max_calls_per_tick)
-                .with_warm_up(b.warm_up_ticks)
-                .with_scope(BudgetScope::Process);
-            budget.begin_frame();
-            (b, budget)
-        });
-    } else if let Some((_, budget)) = state.budget.as_mut() {
-        match budget.end_frame() {
-            Ok(_) => {}
-            Err(BudgetError::Overrun {
-                max_calls, stats, ..
-            }) => {
-                let o = BudgetOverrun {
-                    epoch,
-                    calls: stats.calls(),
-                    max_calls,
-                };
-                // FrameBudget has logged it; tell Tracy, without allocating.
-                let mut text = StackText::new();
-                let _ = write!(text, "{o}");
-                tickmem_tracy::message(text.as_str());
-                overrun = Some(o);
+    // The budget: a changed configuration starts counting ticks anew.
+    let mut over = None;
+    let next_checked = match (state.budget.as_mut(), config_budget) {
+        (Some(b), Some(config)) if b.config == config => {
+            if b.ticks >= config.warm_up_ticks && tick.calls() > config.max_calls_per_tick {
+                over = Some(config.max_calls_per_tick);
             }
-            Err(e) => log::warn!("tickmem: allocation budget not checked: {e}"),
+            b.ticks += 1;
+            b.ticks >= config.warm_up_ticks
         }
-        budget.begin_frame();
+        _ => {
+            state.budget = config_budget.map(|config| BudgetState { config, ticks: 0 });
+            config_budget.is_some_and(|c| c.warm_up_ticks == 0)
+        }
+    };
+    #[cfg(feature = "attribution")]
+    let app_schedules = state.attribute_app_schedules;
+
+    // Between the ticks: reporting, counted in neither (but in
+    // `MemoryStats::reporting_calls`, for those who measure around a tick).
+    if let Some(max_calls) = over {
+        #[cfg(feature = "attribution")]
+        let _reporting = crate::attribution::reporting_scope(world);
+        let ((), report) = tickmem_track::count(|| {
+            #[cfg(feature = "attribution")]
+            let offender = crate::attribution::take_offender(world, epoch);
+            #[cfg(not(feature = "attribution"))]
+            let offender = None;
+            let overrun = BudgetOverrun {
+                epoch,
+                calls: tick.calls(),
+                max_calls,
+                offender,
+            };
+            let text = overrun.to_string();
+            log::warn!("{text}");
+            tickmem_tracy::message(&text);
+            let mut stats = world.resource_mut::<MemoryStats>();
+            stats.budget_overruns += 1;
+            let previous = stats.last_overrun.replace(overrun);
+            drop((previous, text));
+        });
+        world.resource_mut::<MemoryStats>().reporting_calls += report.calls();
     }
-    (Some(calls), overrun)
+    #[cfg(feature = "attribution")]
+    if app_schedules {
+        let _reporting = crate::attribution::reporting_scope(world);
+        crate::attribution::attribute_app_schedules(world);
+    }
+
+    // The next tick starts here.
+    let start = tickmem_track::global_stats();
+    world.resource_mut::<TickmemState>().tick_start = start;
+    // The capture is process-wide; a world that never armed it leaves it
+    // alone (another world may be using it).
+    #[cfg(feature = "attribution")]
+    {
+        let mut state = world.resource_mut::<TickmemState>();
+        match config_budget {
+            Some(config) if next_checked => {
+                tickmem_track::attribution::arm(config.max_calls_per_tick, epoch + 1);
+                state.armed = true;
+            }
+            _ if std::mem::take(&mut state.armed) => tickmem_track::attribution::disarm(),
+            _ => {}
+        }
+    }
+    #[cfg(not(feature = "attribution"))]
+    let _ = next_checked;
+    Some(tick)
 }
 
 fn flush_registered_pools(world: &mut World) {
@@ -324,39 +450,6 @@ fn publish_pools(world: &mut World) {
         let entry = &mut stats.pools[i];
         entry.live = live;
         entry.free = free;
-    }
-}
-
-/// A small on-stack text buffer (messages without allocating).
-struct StackText {
-    buf: [u8; 256],
-    len: usize,
-}
-
-impl StackText {
-    fn new() -> Self {
-        StackText {
-            buf: [0; 256],
-            len: 0,
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("tickmem: allocation budget overrun")
-    }
-}
-
-impl fmt::Write for StackText {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        // Keep whole characters; drop what does not fit.
-        let room = self.buf.len() - self.len;
-        let mut take = s.len().min(room);
-        while !s.is_char_boundary(take) {
-            take -= 1;
-        }
-        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
-        self.len += take;
-        Ok(())
     }
 }
 

@@ -15,8 +15,13 @@
 //! [`PoolBundle`]: crate::PoolBundle
 //! [`Pooled`]: crate::Pooled
 //! [`ShrinkPolicy`]: crate::ShrinkPolicy
+//! [`BudgetOverrun`]: crate::BudgetOverrun
+//! [`MemoryStats::systems`]: crate::MemoryStats::systems
+//! [`testing::assert_allocation_free`]: crate::testing::assert_allocation_free
 #![warn(missing_docs)]
 
+#[cfg(feature = "attribution")]
+mod attribution;
 mod boundary;
 pub mod entity_pool;
 mod names;
@@ -24,7 +29,10 @@ mod order;
 #[cfg(feature = "bevy_app")]
 mod plugin;
 mod resources;
+pub mod testing;
 
+#[cfg(feature = "attribution")]
+pub use attribution::{attribute, take_system_stats};
 pub use boundary::{TickmemWorldExt, install, install_with_config};
 pub use entity_pool::{
     AdoptError, EntityPool, EntityPoolWorldExt, PoolBundle, PoolCommands, Pooled, ReleaseError,
@@ -34,6 +42,6 @@ pub use order::TickmemSet;
 #[cfg(feature = "bevy_app")]
 pub use plugin::{TickmemAppExt, TickmemFrameStart, TickmemPlugin};
 pub use resources::{
-    AllocBudget, BudgetOverrun, Frame, FrameMemory, MemoryStats, ObjectPool, PoolKind, PoolStats,
-    TickmemConfig,
+    AllocBudget, BudgetOverrun, Frame, FrameMemory, MemoryStats, ObjectPool, Offender,
+    OffenderCall, PoolKind, PoolStats, SystemAllocStats, TickmemConfig,
 };

@@ -7,7 +7,7 @@ pub(crate) fn short_type_name<T: ?Sized>() -> String {
     shorten(std::any::type_name::<T>())
 }
 
-fn shorten(full: &str) -> String {
+pub(crate) fn shorten(full: &str) -> String {
     let mut out = String::with_capacity(full.len());
     // Where the path being read started in `out`.
     let mut segment_start = 0;

@@ -64,6 +64,8 @@ impl Plugin for TickmemPlugin {
         let mut schedule = Schedule::new(TickmemFrameStart);
         schedule.set_executor(SingleThreadedExecutor::new());
         crate::install_with_config(app.world_mut(), &mut schedule, self.config.clone());
+        #[cfg(feature = "attribution")]
+        crate::boundary::attribute_all_schedules(app.world_mut());
         app.add_schedule(schedule);
         let Some(mut order) = app.world_mut().get_resource_mut::<MainScheduleOrder>() else {
             panic!(

@@ -167,7 +167,7 @@ pub struct AllocBudget {
 ///     .with_budget(0, 60); // no allocator calls per tick after 60 ticks
 /// assert_eq!(config.budget.unwrap().max_calls_per_tick, 0);
 /// ```
-#[derive(Resource, Debug, Clone, PartialEq, Default)]
+#[derive(Resource, Debug, Clone, PartialEq)]
 pub struct TickmemConfig {
     /// How the frame arena is created.
     pub frame: FrameConfig,
@@ -176,6 +176,22 @@ pub struct TickmemConfig {
     /// How much memory each thread's scratch arena keeps
     /// (`tickmem_scratch::set_trim_policy`).
     pub scratch_trim: TrimPolicy,
+    /// With the `attribution` feature: attribute the allocations of the
+    /// schedule's systems ([`MemoryStats::systems`], the first offender of
+    /// an overrun). Read at `install`; `true` by default. Without the
+    /// feature it changes nothing.
+    pub attribution: bool,
+}
+
+impl Default for TickmemConfig {
+    fn default() -> Self {
+        TickmemConfig {
+            frame: FrameConfig::default(),
+            budget: None,
+            scratch_trim: TrimPolicy::default(),
+            attribution: true,
+        }
+    }
 }
 
 impl TickmemConfig {
@@ -198,6 +214,12 @@ impl TickmemConfig {
     /// Set [`scratch_trim`](Self::scratch_trim).
     pub fn with_scratch_trim(mut self, policy: TrimPolicy) -> Self {
         self.scratch_trim = policy;
+        self
+    }
+
+    /// Set [`attribution`](Self::attribution).
+    pub fn with_attribution(mut self, on: bool) -> Self {
+        self.attribution = on;
         self
     }
 }
@@ -314,7 +336,11 @@ pub struct PoolStats {
 }
 
 /// A budget overrun, in [`MemoryStats::last_overrun`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Its `Display` is the log line and the Tracy message: the numbers, then
+/// (with the `attribution` feature) the first offending call, its system,
+/// thread, size and call stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BudgetOverrun {
     /// The epoch of the tick that went over the budget.
     pub epoch: u64,
@@ -322,6 +348,10 @@ pub struct BudgetOverrun {
     pub calls: u64,
     /// The budget.
     pub max_calls: u64,
+    /// The first call over the budget, with its system and call stack
+    /// (feature `attribution`; `None` without it, or when the call could not
+    /// be captured).
+    pub offender: Option<Offender>,
 }
 
 impl fmt::Display for BudgetOverrun {
@@ -334,8 +364,106 @@ impl fmt::Display for BudgetOverrun {
             self.calls,
             self.max_calls,
             self.calls.saturating_sub(self.max_calls)
-        )
+        )?;
+        if let Some(offender) = &self.offender {
+            write!(f, "; {offender}")?;
+        }
+        Ok(())
     }
+}
+
+/// What kind of call an [`Offender`] made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OffenderCall {
+    /// `alloc` or `alloc_zeroed`.
+    Allocation,
+    /// `dealloc`.
+    Deallocation,
+    /// `realloc`.
+    Reallocation,
+}
+
+impl fmt::Display for OffenderCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OffenderCall::Allocation => "allocation",
+            OffenderCall::Deallocation => "deallocation",
+            OffenderCall::Reallocation => "reallocation",
+        })
+    }
+}
+
+/// The first global-allocator call over the budget in a tick, captured inside
+/// the allocator (feature `attribution`) and symbolised at the next frame
+/// boundary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offender {
+    /// The system that made it (its short name, as in
+    /// [`MemoryStats::systems`]), or `(outside systems)`: bevy's executor,
+    /// `par_iter` jobs on threads not running a system, code between ticks.
+    pub system: String,
+    /// The system's full path (empty outside systems).
+    pub system_path: String,
+    /// The thread: its name and number, e.g. `main (#1)`.
+    pub thread: String,
+    /// The kind of call.
+    pub call: OffenderCall,
+    /// Bytes asked for (the new size of a reallocation; the size freed by a
+    /// deallocation).
+    pub size: usize,
+    /// The call stack, innermost first, from the first frame outside the
+    /// allocator: one line per frame, `function` and, with debug info,
+    /// `at file:line`.
+    pub stack: Vec<String>,
+}
+
+impl fmt::Display for Offender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Written piece by piece: printing a report allocates nothing.
+        write!(
+            f,
+            "first call over the budget: {} of {} bytes in ",
+            self.call, self.size
+        )?;
+        if self.system_path.is_empty() {
+            f.write_str(&self.system)?;
+        } else {
+            write!(f, "system `{}`", self.system_path)?;
+        }
+        write!(f, " on thread {}", self.thread)?;
+        if self.stack.is_empty() {
+            return f.write_str(" (no call stack on this platform)");
+        }
+        f.write_str(", at:")?;
+        for (i, frame) in self.stack.iter().enumerate() {
+            write!(f, "\n  {i:>2}: {frame}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One system's allocations in the last tick, in [`MemoryStats::systems`]
+/// (feature `attribution`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemAllocStats {
+    /// The system's name without module path (`fire`), or
+    /// `(outside systems)` for what no system made (bevy's executor
+    /// spawning tasks, `par_iter` jobs on threads not running a system,
+    /// code between ticks).
+    pub name: String,
+    /// Its full path (`my_game::weapons::fire`; empty outside systems).
+    pub path: String,
+    /// Times it ran in the tick.
+    pub runs: u64,
+    /// Global-allocator calls it made (allocations + frees +
+    /// reallocations), on the thread running it, not counting systems run
+    /// on that thread meanwhile.
+    pub calls: u64,
+    /// Bytes it allocated (reallocations count their new size).
+    pub bytes_allocated: u64,
+    /// Bytes it allocated from the frame arena, on its own thread (jobs it
+    /// spawned on other threads are not included).
+    pub frame_bytes: u64,
 }
 
 /// What memory the last tick used, published by the frame-boundary system
@@ -399,13 +527,41 @@ pub struct MemoryStats {
     pub budget_overruns: u64,
     /// The latest overrun.
     pub last_overrun: Option<BudgetOverrun>,
+    /// Global-allocator calls the frame boundary made reporting overruns
+    /// (symbolising the first offender's stack, formatting the log line and
+    /// the Tracy message), so far. Reporting happens between two ticks and
+    /// counts in neither tick's [`global_alloc_calls`](Self::global_alloc_calls);
+    /// subtract it from a count you take around `schedule.run`.
+    pub reporting_calls: u64,
     /// Every registered pool, in registration order.
     pub pools: Vec<PoolStats>,
+    /// Per system, what it allocated in the tick that just finished, in the
+    /// order systems were first seen, then `(outside systems)` (feature
+    /// `attribution`, with `CountingAlloc` as the global allocator; empty
+    /// otherwise). Systems that did not run in the tick are listed with
+    /// zeros.
+    pub systems: Vec<SystemAllocStats>,
 }
 
 impl MemoryStats {
     /// The registered pool named `name` (`"Bullet"`), if any.
     pub fn pool(&self, name: &str) -> Option<&PoolStats> {
         self.pools.iter().find(|p| p.name == name)
+    }
+
+    /// The entry of [`systems`](Self::systems) named `name` (short name,
+    /// e.g. `"fire"`, or `"(outside systems)"`), if any.
+    pub fn system(&self, name: &str) -> Option<&SystemAllocStats> {
+        self.systems.iter().find(|s| s.name == name)
+    }
+
+    /// The `n` entries of [`systems`](Self::systems) that made the most
+    /// global-allocator calls in the last tick (ties: more bytes first), and
+    /// only those that made any.
+    pub fn top_systems(&self, n: usize) -> Vec<&SystemAllocStats> {
+        let mut top: Vec<&SystemAllocStats> = self.systems.iter().filter(|s| s.calls > 0).collect();
+        top.sort_by_key(|s| std::cmp::Reverse((s.calls, s.bytes_allocated)));
+        top.truncate(n);
+        top
     }
 }

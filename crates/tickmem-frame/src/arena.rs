@@ -686,6 +686,23 @@ impl FrameArena {
                 .is_some_and(|age| age <= 1)
     }
 
+    /// Bytes the calling thread's lane has used in the current frame (0 when
+    /// this thread has not allocated from the arena). Does not create a lane.
+    /// A difference of two readings on one thread is what that thread
+    /// allocated in between (used by tickmem-ecs's per-system attribution).
+    ///
+    /// ```
+    /// let arena = tickmem_frame::FrameArena::new();
+    /// assert_eq!(arena.thread_bytes_this_frame(), 0);
+    /// arena.alloc([0u8; 64]);
+    /// assert_eq!(arena.thread_bytes_this_frame(), 64);
+    /// ```
+    pub fn thread_bytes_this_frame(&self) -> usize {
+        self.lanes
+            .get()
+            .map_or(0, |lane| lane.halves[(self.epoch & 1) as usize].used())
+    }
+
     /// Number of lanes (threads that have allocated from this arena).
     ///
     /// ```

@@ -166,17 +166,7 @@ impl FrameBudget {
         // the allocator and must not count against the frame.
         let stats = match start {
             Start::Thread(s) => counters::local_snapshot().since(&s),
-            Start::Process(s) => {
-                let now = counters::global_snapshot();
-                AllocStats {
-                    allocs: now.allocs - s.allocs,
-                    deallocs: now.deallocs - s.deallocs,
-                    reallocs: now.reallocs - s.reallocs,
-                    bytes_allocated: now.bytes_allocated - s.bytes_allocated,
-                    bytes_freed: now.bytes_freed - s.bytes_freed,
-                    peak_bytes: 0,
-                }
-            }
+            Start::Process(s) => counters::global_snapshot().since(&s),
         };
         if !crate::is_installed() {
             return Err(BudgetError::NotInstalled);
@@ -203,10 +193,26 @@ impl FrameBudget {
 
     /// Run one frame `f` between [`begin_frame`](Self::begin_frame) and
     /// [`end_frame`](Self::end_frame).
+    ///
+    /// If `f` panics, the frame is abandoned (neither counted nor checked): a
+    /// later [`end_frame`](Self::end_frame) without a new
+    /// [`begin_frame`](Self::begin_frame) is [`BudgetError::NotStarted`].
     pub fn frame<R>(&mut self, f: impl FnOnce() -> R) -> (R, Result<FrameUsage, BudgetError>) {
+        /// Abandons the frame if `f` unwinds.
+        struct Abandon<'a>(&'a mut FrameBudget);
+        impl Drop for Abandon<'_> {
+            fn drop(&mut self) {
+                self.0.start = None;
+            }
+        }
+
         self.begin_frame();
+        let guard = Abandon(self);
         let r = f();
-        (r, self.end_frame())
+        let budget = &mut *guard.0;
+        let result = budget.end_frame();
+        drop(guard);
+        (r, result)
     }
 
     /// Test helper: run one frame `f` and panic with the overrun's numbers if

@@ -130,9 +130,36 @@ impl GlobalStats {
     pub const fn live_bytes(&self) -> i64 {
         self.bytes_allocated as i64 - self.bytes_freed as i64
     }
+
+    /// What the whole process asked of the allocator between `earlier` and
+    /// `self` (`peak_bytes` is 0: a per-thread measure).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tickmem_track::CountingAlloc;
+    ///
+    /// #[global_allocator]
+    /// static GLOBAL: CountingAlloc = CountingAlloc::system();
+    ///
+    /// let before = tickmem_track::global_stats();
+    /// std::thread::spawn(|| drop(vec![0u8; 100])).join().unwrap();
+    /// let delta = tickmem_track::global_stats().since(&before);
+    /// assert!(delta.bytes_allocated >= 100); // the thread's Vec, and more
+    /// ```
+    pub fn since(&self, earlier: &GlobalStats) -> AllocStats {
+        AllocStats {
+            allocs: self.allocs.wrapping_sub(earlier.allocs),
+            deallocs: self.deallocs.wrapping_sub(earlier.deallocs),
+            reallocs: self.reallocs.wrapping_sub(earlier.reallocs),
+            bytes_allocated: self.bytes_allocated.wrapping_sub(earlier.bytes_allocated),
+            bytes_freed: self.bytes_freed.wrapping_sub(earlier.bytes_freed),
+            peak_bytes: 0,
+        }
+    }
 }
 
-struct Local {
+pub(crate) struct Local {
     allocs: Cell<u64>,
     deallocs: Cell<u64>,
     reallocs: Cell<u64>,
@@ -144,6 +171,9 @@ struct Local {
     peak: Cell<i64>,
     /// `shard index + 1`, or 0 before the first call.
     shard: Cell<u32>,
+    /// Attribution state of this thread (see `attribution.rs`).
+    #[cfg(feature = "attribution")]
+    pub(crate) attribution: crate::attribution::ThreadState,
 }
 
 impl Local {
@@ -157,6 +187,8 @@ impl Local {
             live: Cell::new(0),
             peak: Cell::new(0),
             shard: Cell::new(0),
+            #[cfg(feature = "attribution")]
+            attribution: crate::attribution::ThreadState::new(),
         }
     }
 
@@ -181,7 +213,7 @@ impl Local {
 thread_local! {
     // `const` and without `Drop`: no lazy initialisation, no destructor
     // registration, no allocation. Safe to use inside the global allocator.
-    static LOCAL: Local = const { Local::new() };
+    pub(crate) static LOCAL: Local = const { Local::new() };
 }
 
 #[derive(Default)]
@@ -216,7 +248,7 @@ static GLOBAL_PEAK: AtomicI64 = AtomicI64::new(0);
 static GLOBAL_PEAK_ON: AtomicBool = AtomicBool::new(false);
 
 /// What happened, for [`record`].
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Event {
     Alloc { size: usize },
     Dealloc { size: usize },
@@ -280,6 +312,8 @@ pub(crate) fn record(event: Event, global_peak: bool) {
         let live = GLOBAL_LIVE.fetch_add(delta, Relaxed) + delta;
         GLOBAL_PEAK.fetch_max(live, Relaxed);
     }
+    #[cfg(feature = "attribution")]
+    crate::attribution::on_call(event);
 }
 
 /// This thread's counts so far (zeros if `CountingAlloc` is not installed:

@@ -1,36 +1,4 @@
-//! Allocation accounting for tickmem.
-//!
-//! * [`CountingAlloc`] wraps any `GlobalAlloc` and counts allocations,
-//!   deallocations, reallocations and bytes, per thread and in total, without
-//!   a lock or a shared cache line on the hot path.
-//! * [`count`] tells what a closure's thread asked of the allocator, exactly:
-//!   tests use it to prove that a warmed-up frame allocates nothing.
-//! * [`FrameBudget`] limits global-allocator calls per frame and reports an
-//!   overrun with its numbers.
-//!
-//! ```
-//! use tickmem_track::CountingAlloc;
-//!
-//! #[global_allocator]
-//! static GLOBAL: CountingAlloc = CountingAlloc::system();
-//!
-//! let (v, stats) = tickmem_track::count(|| {
-//!     let mut v = Vec::new();
-//!     for i in 0..100u32 {
-//!         v.push(i);
-//!     }
-//!     v
-//! });
-//! // One allocation (capacity 4), then doubling: 8, 16, 32, 64, 128.
-//! assert_eq!((stats.allocs, stats.reallocs, stats.deallocs), (1, 5, 0));
-//! assert_eq!(stats.net_bytes(), 128 * 4);
-//! # drop(v);
-//! ```
-//!
-//! Counts are per thread: tests running in parallel (libtest's default) do
-//! not see each other's allocations. When `CountingAlloc` is not the global
-//! allocator, [`is_installed`] says so and [`count`] panics instead of
-//! reporting zeros that would look like success.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 #![expect(
     unsafe_code,
@@ -38,6 +6,8 @@
 )]
 
 mod alloc;
+#[cfg(feature = "attribution")]
+pub mod attribution;
 mod budget;
 mod counters;
 
@@ -109,14 +79,65 @@ pub fn try_count<R>(f: impl FnOnce() -> R) -> Result<(R, AllocStats), NotInstall
     if !is_installed() {
         return Err(NotInstalled);
     }
-    let window = counters::begin_peak_window();
+    let mut window = PeakWindow(Some(counters::begin_peak_window()));
     let before = counters::local_snapshot();
     let r = f();
     let after = counters::local_snapshot();
-    let peak = counters::end_peak_window(window);
+    let peak = window.end();
     let mut stats = after.since(&before);
     stats.peak_bytes = peak;
     Ok((r, stats))
+}
+
+/// Ends a peak window, also when the measured closure unwinds: otherwise the
+/// thread's long-term peak would stay lowered to the window's.
+struct PeakWindow(Option<(i64, i64)>);
+
+impl PeakWindow {
+    fn end(&mut self) -> u64 {
+        self.0.take().map_or(0, counters::end_peak_window)
+    }
+}
+
+impl Drop for PeakWindow {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Run `f` and return what the **whole process** (every thread) asked of the
+/// global allocator while it ran: for work that fans out to other threads,
+/// such as a bevy schedule with worker threads. Anything else running in the
+/// process meanwhile counts too. `peak_bytes` is 0 (a per-thread measure;
+/// see [`count`]).
+///
+/// # Panics
+///
+/// If [`CountingAlloc`] is not the global allocator.
+///
+/// # Examples
+///
+/// ```
+/// use tickmem_track::CountingAlloc;
+///
+/// #[global_allocator]
+/// static GLOBAL: CountingAlloc = CountingAlloc::system();
+///
+/// let ((), stats) = tickmem_track::count_process(|| {
+///     std::thread::scope(|s| {
+///         s.spawn(|| drop(vec![0u8; 4096]));
+///     });
+/// });
+/// assert!(stats.bytes_allocated >= 4096, "{stats}"); // the worker's Vec, the thread's own
+/// ```
+#[track_caller]
+pub fn count_process<R>(f: impl FnOnce() -> R) -> (R, AllocStats) {
+    if !is_installed() {
+        panic!("{NOT_INSTALLED}");
+    }
+    let before = counters::global_snapshot();
+    let r = f();
+    (r, counters::global_snapshot().since(&before))
 }
 
 /// What this thread has asked of the global allocator since it started.

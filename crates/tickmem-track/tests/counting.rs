@@ -232,3 +232,53 @@ fn process_scope_sees_worker_threads() {
     // Spawning a thread and its Vec allocate: the process-wide view sees them.
     assert!(matches!(r, Err(BudgetError::Overrun { .. })), "{r:?}");
 }
+
+/// Issue 15, item 5: a panicking closure must not lower the thread's
+/// long-term peak (the peak window is restored on unwind).
+#[test]
+fn a_panic_inside_count_keeps_the_threads_peak() {
+    std::thread::spawn(|| {
+        // A high peak on this thread: 10 MiB live at once.
+        drop(black_box(vec![0u8; 10 << 20]));
+        let peak = tickmem_track::thread_stats().peak_bytes;
+        // (Live bytes may start below 0: the thread frees what its parent
+        // allocated for it.)
+        assert!(peak > 9 << 20, "{peak}");
+        let r = std::panic::catch_unwind(|| {
+            count(|| {
+                black_box(Box::new(1u8));
+                // `resume_unwind` skips the panic hook, whose backtrace
+                // printing would allocate and raise the peak by itself.
+                std::panic::resume_unwind(Box::new("inside count"));
+            })
+        });
+        assert!(r.is_err());
+        assert!(
+            tickmem_track::thread_stats().peak_bytes >= peak,
+            "peak lowered from {peak} to {}",
+            tickmem_track::thread_stats().peak_bytes
+        );
+        // And a later count still measures its own window.
+        let ((), s) = count(|| drop(black_box(vec![0u8; 100])));
+        assert_eq!(s.peak_bytes, 100);
+    })
+    .join()
+    .unwrap();
+}
+
+/// A frame whose closure panics is abandoned, not left open: a later
+/// `end_frame` does not report the panicked frame plus everything since.
+#[test]
+fn a_panicking_frame_is_abandoned() {
+    let mut budget = FrameBudget::new(0);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        budget.frame(|| std::panic::resume_unwind(Box::new("frame body")))
+    }));
+    assert!(r.is_err());
+    drop(black_box(vec![1u8; 16]));
+    assert_eq!(budget.end_frame(), Err(BudgetError::NotStarted));
+    assert_eq!(budget.frames(), 0);
+    // The budget still works afterwards.
+    let ((), r) = budget.frame(|| ());
+    assert_eq!(r.map(|u| u.frame), Ok(0));
+}

@@ -8,10 +8,12 @@
 //! allocates.
 
 use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::PlotFormat;
 use crate::name::{self, Name};
+use crate::pool::{self, PoolState};
 use crate::testing::Event;
+use crate::{PlotFormat, viewer};
 
 #[cfg(any(feature = "tracy", feature = "tracy-network"))]
 use crate::ffi as backend;
@@ -113,15 +115,30 @@ pub(crate) fn plot_new(text: String, format: PlotFormat) -> Name {
     })
 }
 
-pub(crate) fn pool_new(text: String) -> Name {
-    name::with_entry(text, "memory pool", |entry| entry.name)
+pub(crate) fn pool_new(text: String) -> &'static PoolState {
+    name::with_entry(text, "memory pool", |entry| {
+        *entry
+            .pool
+            .get_or_insert_with(|| PoolState::leak(entry.name))
+    })
 }
 
 #[inline(always)]
 pub(crate) fn frame_mark() {
+    // The first frame mark of a connection shows the viewer the blocks every
+    // pool held when it connected.
+    if let Some(g) = viewer::generation()
+        && ANNOUNCED.load(Relaxed) != g
+        && ANNOUNCED.swap(g, Relaxed) != g
+    {
+        pool::announce_all(g);
+    }
     record(|| Event::FrameMark);
     backend::frame_mark();
 }
+
+/// The connection generation whose pools [`frame_mark`] announced.
+static ANNOUNCED: AtomicU64 = AtomicU64::new(0);
 
 #[inline(always)]
 pub(crate) fn message(text: &str) {
@@ -139,27 +156,28 @@ pub(crate) fn plot(name: Name, value: f64) {
     backend::plot(name, value);
 }
 
-#[inline(always)]
-pub(crate) fn pool_alloc(name: Name, ptr: *const u8, size: usize) {
+/// A memory-pool allocation that reaches the viewer (decided by
+/// [`pool`](crate::pool)).
+pub(crate) fn pool_alloc_event(name: Name, addr: usize, size: usize) {
     record(|| Event::PoolAlloc {
         pool: name.as_str(),
-        addr: ptr.addr(),
+        addr,
         size,
     });
-    backend::pool_alloc(name, ptr, size);
+    backend::pool_alloc(name, std::ptr::without_provenance(addr), size);
 }
 
-#[inline(always)]
-pub(crate) fn pool_free(name: Name, ptr: *const u8) {
+/// A memory-pool free that reaches the viewer.
+pub(crate) fn pool_free_event(name: Name, addr: usize) {
     record(|| Event::PoolFree {
         pool: name.as_str(),
-        addr: ptr.addr(),
+        addr,
     });
-    backend::pool_free(name, ptr);
+    backend::pool_free(name, std::ptr::without_provenance(addr));
 }
 
-#[inline(always)]
-pub(crate) fn pool_discard(name: Name) {
+/// A memory-pool discard that reaches the viewer.
+pub(crate) fn pool_discard_event(name: Name) {
     record(|| Event::PoolDiscard {
         pool: name.as_str(),
     });

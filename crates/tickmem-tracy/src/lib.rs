@@ -20,7 +20,11 @@ mod ffi;
 #[cfg(feature = "record")]
 mod name;
 #[cfg(feature = "record")]
+mod pool;
+#[cfg(feature = "record")]
 pub mod testing;
+#[cfg(feature = "record")]
+mod viewer;
 
 use std::marker::PhantomData;
 
@@ -136,14 +140,25 @@ impl Plot {
     }
 }
 
-/// A named Tracy memory pool (one per arena lane), in which tickmem reports
-/// its chunks. Zero-sized without the `tracy` (or `record`) feature.
+/// A named Tracy memory pool, in which tickmem reports its chunks (the frame
+/// arena uses two per lane, one per frame parity:
+/// `tickmem/frame/arena<A>/lane<N>/even` and `…/odd`, because two frames are
+/// alive at once and a discard frees a whole pool). Zero-sized without the
+/// `tracy` (or `record`) feature.
 ///
 /// Tracy's memory window lists each pool by name with its allocations, a
 /// memory-usage graph and the active allocations at any point of the
 /// timeline. [`discard`](MemoryPool::discard) frees every block of the pool
 /// in one event (Tracy's `___tracy_emit_memory_discard`), which is how a
 /// frame is reclaimed.
+///
+/// **Correct whenever the viewer connects.** The pool remembers its live
+/// blocks. A viewer that connects after they were allocated is told about
+/// them at the next frame mark (or the pool's next allocation), and a free or
+/// discard is only sent for a pool whose blocks this viewer was told about:
+/// Tracy ignores a discard of a pool it never saw an allocation for without
+/// advancing its memory-event clock, which would shift every later memory
+/// event of the capture to about minus the process uptime.
 ///
 /// Tracy identifies a pool by its name: names are interned like [`Plot`]
 /// names, and two `MemoryPool`s with the same name are the same pool (so give
@@ -158,7 +173,7 @@ impl Plot {
 ///
 /// ```
 /// use tickmem_tracy::MemoryPool;
-/// let pool = MemoryPool::new("tickmem/frame/lane0");
+/// let pool = MemoryPool::new("tickmem/frame/arena0/lane0/even");
 /// let chunk = vec![0u8; 4096];
 /// pool.alloc(chunk.as_ptr(), chunk.len());
 /// // ... the frame ends and its memory is reclaimed:
@@ -167,19 +182,19 @@ impl Plot {
 #[derive(Debug, Clone, Copy)]
 pub struct MemoryPool {
     #[cfg(feature = "record")]
-    name: name::Name,
+    state: &'static pool::PoolState,
     #[cfg(not(feature = "record"))]
     _private: (),
 }
 
 impl MemoryPool {
-    /// A pool named `name` (e.g. `tickmem/frame/lane3`).
+    /// A pool named `name` (e.g. `tickmem/frame/arena0/lane3/odd`).
     #[inline(always)]
     pub fn new(name: impl Into<String>) -> Self {
         #[cfg(feature = "record")]
         {
             MemoryPool {
-                name: emit::pool_new(name.into()),
+                state: emit::pool_new(name.into()),
             }
         }
         #[cfg(not(feature = "record"))]
@@ -193,7 +208,7 @@ impl MemoryPool {
     #[inline(always)]
     pub fn alloc(&self, ptr: *const u8, size: usize) {
         #[cfg(feature = "record")]
-        emit::pool_alloc(self.name, ptr, size);
+        self.state.alloc(ptr.addr(), size);
         #[cfg(not(feature = "record"))]
         let _ = (ptr, size);
     }
@@ -202,7 +217,7 @@ impl MemoryPool {
     #[inline(always)]
     pub fn free(&self, ptr: *const u8) {
         #[cfg(feature = "record")]
-        emit::pool_free(self.name, ptr);
+        self.state.free(ptr.addr());
         #[cfg(not(feature = "record"))]
         let _ = ptr;
     }
@@ -212,7 +227,7 @@ impl MemoryPool {
     #[inline(always)]
     pub fn discard(&self) {
         #[cfg(feature = "record")]
-        emit::pool_discard(self.name);
+        self.state.discard();
     }
 }
 
@@ -253,7 +268,8 @@ pub fn message(text: &str) {
 }
 
 /// `true` while a Tracy viewer is connected (always `false` without a Tracy
-/// client compiled in).
+/// client compiled in, unless a test simulates a viewer with
+/// `testing::simulate_viewer`, feature `record`).
 ///
 /// With on-demand mode, nothing is sent or queued while this is `false`, so
 /// an expensive statistic that only Tracy shows can be skipped.
@@ -267,6 +283,10 @@ pub fn message(text: &str) {
 /// ```
 #[inline(always)]
 pub fn connected() -> bool {
+    #[cfg(feature = "record")]
+    if let Some(simulated) = viewer::simulated() {
+        return simulated;
+    }
     #[cfg(any(feature = "tracy", feature = "tracy-network"))]
     {
         ffi::connected()

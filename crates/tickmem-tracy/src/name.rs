@@ -12,6 +12,7 @@ use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
 use crate::PlotFormat;
+use crate::pool::PoolState;
 
 /// A name Tracy may keep. Invariant: `with_nul` is `'static`, ends with
 /// exactly one NUL byte and contains no other NUL; equal texts share one
@@ -46,6 +47,8 @@ pub(crate) struct Entry {
     pub(crate) name: Name,
     /// The format Tracy was last told for the plot of this name, if any.
     pub(crate) plot_format: Option<PlotFormat>,
+    /// The memory pool of this name, once one was created.
+    pub(crate) pool: Option<&'static PoolState>,
 }
 
 /// Every name interned so far, by text.
@@ -77,6 +80,7 @@ pub(crate) fn with_entry<R>(text: String, kind: &str, f: impl FnOnce(&mut Entry)
     let entry = names.entry(name.as_str()).or_insert(Entry {
         name,
         plot_format: None,
+        pool: None,
     });
     f(entry)
 }

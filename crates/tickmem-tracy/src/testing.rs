@@ -157,10 +157,52 @@ pub fn record_with_capacity<R>(capacity: usize, f: impl FnOnce() -> R) -> (R, Ve
 /// ```
 /// use tickmem_tracy::testing::plot_format;
 /// use tickmem_tracy::{Plot, PlotFormat};
-/// let _plot = Plot::new("tickmem/scratch_bytes", PlotFormat::Memory);
-/// assert_eq!(plot_format("tickmem/scratch_bytes"), Some(PlotFormat::Memory));
+/// let _plot = Plot::new("tickmem/scratch_reserved", PlotFormat::Memory);
+/// assert_eq!(plot_format("tickmem/scratch_reserved"), Some(PlotFormat::Memory));
 /// assert_eq!(plot_format("no/such/plot"), None);
 /// ```
 pub fn plot_format(name: &str) -> Option<PlotFormat> {
     crate::name::plot_format(name)
+}
+
+/// Pretend that a Tracy viewer is connected (`Some(true)`) or not
+/// (`Some(false)`), or stop pretending (`None`): for tests of what a viewer
+/// that connects late receives.
+///
+/// It changes [`connected`](crate::connected) and what memory pools emit
+/// (and so what [`record`] sees of them): a pool's free or discard is only
+/// emitted once the pool has announced its live blocks to the current
+/// viewer, which happens at its next allocation or at the next
+/// [`frame_mark`](crate::frame_mark). Each change from `false` to `true` is a
+/// new viewer. Without it, a build with a Tracy client follows the real
+/// connection, and a `record`-only build behaves as if the recording sink
+/// were a viewer connected from the start.
+///
+/// The setting is **process-wide** (a connection is): use it in a test binary
+/// of its own, or in tests that do not run in parallel with other tests
+/// emitting memory-pool events.
+///
+/// # Examples
+///
+/// ```
+/// use tickmem_tracy::MemoryPool;
+/// use tickmem_tracy::testing::{Event, record, simulate_viewer};
+///
+/// let pool = MemoryPool::new("doc/late_viewer");
+/// let block = [0u8; 64];
+/// simulate_viewer(Some(false));
+/// pool.alloc(block.as_ptr(), 64); // nobody sees it
+/// simulate_viewer(Some(true)); // a viewer connects
+/// let ((), events) = record(|| {
+///     pool.discard(); // the viewer never saw this pool: not sent
+///     pool.alloc(block.as_ptr(), 32); // announced now
+///     pool.discard(); // and this one is sent
+/// });
+/// simulate_viewer(None);
+/// assert_eq!(events.len(), 2, "{events:?}");
+/// assert!(matches!(events[0], Event::PoolAlloc { size: 32, .. }));
+/// assert!(matches!(events[1], Event::PoolDiscard { .. }));
+/// ```
+pub fn simulate_viewer(connected: Option<bool>) {
+    crate::viewer::simulate(connected);
 }

@@ -697,7 +697,7 @@ impl<'a> Lane<'a> {
         let taken = half.taken.load(Relaxed);
         let grant_left = self.local.granted.get() - taken;
         let grant_left = if grant_left < need {
-            self.extend_grant(need - grant_left, requested)?
+            self.extend_grant(need - grant_left, layout, need)?
         } else {
             grant_left
         };
@@ -747,8 +747,14 @@ impl<'a> Lane<'a> {
     /// The lane's grant is `short` bytes short of a block: take another
     /// batch of the frame's byte limit from the arena's shared counter (one
     /// atomic per batch, not per allocation). Returns the new grant left, or
-    /// the error for a request of `requested` bytes.
-    fn extend_grant(&self, short: usize, requested: usize) -> Result<usize, FrameAllocError> {
+    /// the error for a request of `layout` that needs a block of `need` bytes.
+    fn extend_grant(
+        &self,
+        short: usize,
+        layout: Layout,
+        need: usize,
+    ) -> Result<usize, FrameAllocError> {
+        let requested = layout.size();
         let half = self.half;
         let granted = self.local.granted.get();
         let grant_left = granted - half.taken.load(Relaxed);
@@ -764,6 +770,8 @@ impl<'a> Lane<'a> {
                 let in_block = half.cur.load(Relaxed).addr() - half.start.load(Relaxed).addr();
                 return Err(FrameAllocError::LimitExceeded {
                     requested,
+                    align: layout.align(),
+                    needed: need,
                     remaining: left + grant_left + in_block,
                     limit,
                     epoch: self.arena.epoch(),

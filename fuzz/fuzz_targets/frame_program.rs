@@ -40,18 +40,36 @@ impl Drop for Probe {
 #[derive(Debug, Clone, Copy)]
 enum Op {
     /// Bytes filled with a pattern (checked at the end of the frame).
-    Bytes { len: u16, fill: u8 },
+    Bytes {
+        len: u16,
+        fill: u8,
+    },
     /// A probe, maybe panicking in `drop`.
-    Alloc { bomb: bool },
+    Alloc {
+        bomb: bool,
+    },
     /// A slice of probes whose fill closure panics at `panic_at`.
-    Slice { len: u8, panic_at: u8 },
+    Slice {
+        len: u8,
+        panic_at: u8,
+    },
     /// A vector of words grown to `len`, kept (on this or another thread)
     /// or dropped.
-    Vec { len: u16, keep: bool, cross: bool },
+    Vec {
+        len: u16,
+        keep: bool,
+        cross: bool,
+    },
     /// A vector of probes left in the frame from another thread.
-    ProbeVec { len: u8 },
-    Persist { value: u64 },
-    Get { index: u16 },
+    ProbeVec {
+        len: u8,
+    },
+    Persist {
+        value: u64,
+    },
+    Get {
+        index: u16,
+    },
 }
 
 fn op(u: &mut Unstructured<'_>) -> Result<Op> {
@@ -219,10 +237,16 @@ impl Ctx<'_> {
             }
         }
         for (b, fill) in bytes {
-            assert!(b.iter().all(|&x| x == fill), "a byte allocation was overwritten");
+            assert!(
+                b.iter().all(|&x| x == fill),
+                "a byte allocation was overwritten"
+            );
         }
         for (w, seed) in words {
-            assert!(w.iter().copied().eq(seed..seed + w.len() as u64), "a vector was overwritten");
+            assert!(
+                w.iter().copied().eq(seed..seed + w.len() as u64),
+                "a vector was overwritten"
+            );
         }
         report
     }
@@ -295,7 +319,10 @@ fn program(data: &[u8]) -> Result<()> {
             let result = catch_unwind(AssertUnwindSafe(|| arena.begin_frame()));
             let epoch = arena.epoch();
             assert_eq!(epoch, index as u64);
-            let reclaimed = epoch.checked_sub(2).and_then(|e| due.remove(&e)).unwrap_or_default();
+            let reclaimed = epoch
+                .checked_sub(2)
+                .and_then(|e| due.remove(&e))
+                .unwrap_or_default();
             assert_eq!(result.is_err(), reclaimed.iter().any(|&(_, bomb)| bomb));
             must_be_dropped.extend(reclaimed.iter().map(|&(id, _)| id));
             check_drops(&must_be_dropped);
@@ -337,7 +364,11 @@ fn program(data: &[u8]) -> Result<()> {
     let result = catch_unwind(AssertUnwindSafe(move || drop(arena)));
     assert_eq!(result.is_err(), bombs);
     let log = log.lock().unwrap();
-    assert_eq!(log.len() as u64, next_id.load(Ordering::Relaxed), "a destructor never ran");
+    assert_eq!(
+        log.len() as u64,
+        next_id.load(Ordering::Relaxed),
+        "a destructor never ran"
+    );
     assert!(log.values().all(|&n| n == 1), "a destructor ran twice");
     Ok(())
 }

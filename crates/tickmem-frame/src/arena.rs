@@ -781,7 +781,8 @@ impl FrameArena {
     /// The value behind `handle`: `Some` in the frame it was persisted in
     /// and the next one; `None` after that, and for a handle of another
     /// arena. Only the numbers in the handle are checked before the value is
-    /// read, so a stale handle is never UB.
+    /// read, so a stale handle is never UB. A frame is dead for handles
+    /// before any of its destructors runs, even when one of them panics.
     ///
     /// ```
     /// use tickmem_frame::FrameArena;

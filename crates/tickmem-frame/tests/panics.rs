@@ -250,7 +250,11 @@ impl Ctx<'_> {
 fn check_handle(arena: &FrameArena, p: Persisted, epoch: u64) {
     let expected = (epoch - p.epoch <= 1).then_some((p.id, p.value));
     let got = arena.get(p.handle).map(|x| (x.id, x.value));
-    assert_eq!(got, expected, "handle of frame {} in frame {epoch}", p.epoch);
+    assert_eq!(
+        got, expected,
+        "handle of frame {} in frame {epoch}",
+        p.epoch
+    );
 }
 
 fn silence_injected_panics() {
@@ -284,17 +288,30 @@ fn run(program: Vec<Vec<(usize, Op)>>, lane_capacity: usize) {
         let mut want = must.to_vec();
         want.sort_unstable();
         assert_eq!(log.keys().copied().collect::<Vec<_>>(), want);
-        assert!(log.values().all(|&n| n == 1), "a destructor ran twice: {log:?}");
+        assert!(
+            log.values().all(|&n| n == 1),
+            "a destructor ran twice: {log:?}"
+        );
     };
 
     for (index, frame) in program.into_iter().enumerate() {
         if index > 0 {
             let result = catch_unwind(AssertUnwindSafe(|| arena.begin_frame()));
             let epoch = arena.epoch();
-            assert_eq!(epoch, index as u64, "the frame advances even if a destructor panics");
-            let reclaimed = epoch.checked_sub(2).and_then(|e| due.remove(&e)).unwrap_or_default();
+            assert_eq!(
+                epoch, index as u64,
+                "the frame advances even if a destructor panics"
+            );
+            let reclaimed = epoch
+                .checked_sub(2)
+                .and_then(|e| due.remove(&e))
+                .unwrap_or_default();
             let bombs = reclaimed.iter().filter(|(_, bomb)| *bomb).count();
-            assert_eq!(result.is_err(), bombs > 0, "the first destructor panic resumes");
+            assert_eq!(
+                result.is_err(),
+                bombs > 0,
+                "the first destructor panic resumes"
+            );
             must_be_dropped.extend(reclaimed.iter().map(|(id, _)| id));
             check_drops(&must_be_dropped);
             assert_eq!(arena.stats().bytes_this_frame, 0);

@@ -148,8 +148,13 @@ impl Ctx<'_> {
                     }
                 }
                 Op::Alloc { bomb } => {
-                    if let Ok(p) = arena.try_alloc(self.probe(1, bomb)) {
-                        report.framed.push((p.id, bomb));
+                    let probe = self.probe(1, bomb);
+                    let id = probe.id;
+                    // Over the limit the value comes back dropped (a bomb
+                    // panics right there).
+                    match catch_unwind(AssertUnwindSafe(|| arena.try_alloc(probe).is_ok())) {
+                        Ok(true) => report.framed.push((id, bomb)),
+                        _ => report.dropped_now.push(id),
                     }
                 }
                 Op::Slice { len, panic_at } => {
@@ -192,31 +197,41 @@ impl Ctx<'_> {
                 }
                 Op::ProbeVec { len } => {
                     let mut v = arena.vec();
+                    let mut made = Vec::new();
                     let grown = catch_unwind(AssertUnwindSafe(|| {
                         for i in 0..len {
-                            v.push(self.probe(u64::from(i), false));
+                            let p = self.probe(u64::from(i), false);
+                            made.push(p.id);
+                            // Over the limit, the push panics and drops `p`.
+                            v.push(p);
                         }
                     }));
-                    let ids: Vec<u64> = v.iter().map(|p| p.id).collect();
                     if grown.is_ok() {
+                        assert!(v.iter().map(|p| p.id).eq(made.iter().copied()));
                         // Registered from another thread than the buffer's lane.
                         let kept =
                             std::thread::scope(|s| s.spawn(move || v.into_slice().len()).join());
                         match kept {
                             Ok(n) => {
-                                assert_eq!(n, ids.len());
-                                report.framed.extend(ids.iter().map(|&id| (id, false)));
+                                assert_eq!(n, made.len());
+                                report.framed.extend(made.iter().map(|&id| (id, false)));
                             }
                             // The node did not fit the limit: dropped at once.
-                            Err(_) => report.dropped_now.extend(ids),
+                            Err(_) => report.dropped_now.extend(made),
                         }
                     } else {
                         drop(v);
-                        report.dropped_now.extend(ids);
+                        report.dropped_now.extend(made);
                     }
                 }
                 Op::Persist { value } => {
-                    if let Ok(handle) = arena.try_persist(self.probe(value, false)) {
+                    let probe = self.probe(value, false);
+                    let id = probe.id;
+                    let result = arena.try_persist(probe);
+                    if result.is_err() {
+                        report.dropped_now.push(id);
+                    }
+                    if let Ok(handle) = result {
                         let p = arena.get(handle).expect("a fresh handle");
                         assert_eq!(p.value, value);
                         report.framed.push((p.id, false));
@@ -297,6 +312,9 @@ fn program(data: &[u8]) -> Result<()> {
         frames
     };
 
+    if std::env::var_os("FRAME_PROGRAM_DEBUG").is_some() {
+        eprintln!("lane_capacity {lane_capacity}, limit {limit:?}, frames {frames:#?}");
+    }
     let log: Log = Arc::default();
     let next_id = AtomicU64::new(0);
     let mut arena = FrameArena::with_config(

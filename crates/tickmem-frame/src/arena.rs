@@ -104,7 +104,7 @@ pub(crate) fn thread_token() -> u64 {
 /// when the frame is reclaimed, or when the arena is dropped, on the thread
 /// doing that; hence `T: Send + 'static` for [`alloc`](Self::alloc). A
 /// destructor that panics does not stop the others, nor leave the arena
-/// inconsistent: see [`begin_frame`](Self::begin_frame#panics).
+/// inconsistent: see [`begin_frame`](Self::begin_frame) ("Panics").
 ///
 /// # Chunk reuse and trimming
 ///

@@ -561,7 +561,7 @@ fn poison(bump: &mut Bump) {
 /// speed.
 ///
 /// A `Lane` is `!Send` and `!Sync` (it is the lane this thread claimed for
-/// the current frame; see [FrameArena#lanes](FrameArena#lanes)); it is `Copy`,
+/// the current frame; see [lanes](FrameArena#lanes)); it is `Copy`,
 /// and everything it allocates lives as long as the arena borrow `'a`: until
 /// the next [`FrameArena::begin_frame`], which cannot run while a `Lane` or
 /// anything allocated from it is alive. `&Lane` and `Lane` implement

@@ -58,13 +58,15 @@ pub enum FrameAllocError {
         /// The frame (epoch) that ran out.
         epoch: u64,
     },
-    /// The global allocator could not provide a new chunk.
+    /// No new chunk could be allocated: the global allocator refused it, or
+    /// its size does not fit in memory.
     OutOfMemory {
         /// Bytes asked for.
         requested: usize,
     },
     /// The size of the request does not fit in `isize::MAX` bytes
-    /// (e.g. a slice of `len` elements of `elem_size` bytes).
+    /// (e.g. a slice of `len` elements of `elem_size` bytes), counting the
+    /// padding its alignment may need.
     SizeOverflow {
         /// Elements asked for.
         len: usize,
@@ -139,13 +141,13 @@ impl fmt::Display for FrameAllocError {
             }
             FrameAllocError::OutOfMemory { requested } => write!(
                 f,
-                "out of memory: the global allocator refused a new frame chunk \
+                "out of memory: no new frame chunk could be allocated \
                  for a {requested}-byte allocation"
             ),
             FrameAllocError::SizeOverflow { len, elem_size } => write!(
                 f,
                 "allocation size overflow: {len} elements of {elem_size} bytes \
-                 exceed isize::MAX bytes"
+                 exceed isize::MAX bytes (alignment padding included)"
             ),
         }
     }

@@ -687,12 +687,16 @@ impl<'a> Lane<'a> {
         let requested = layout.size();
         let out_of_memory = FrameAllocError::OutOfMemory { requested };
         // Room that always holds `layout` in a block whose end is aligned to
-        // BLOCK_ALIGN.
+        // BLOCK_ALIGN. (A valid `Layout` keeps this under isize::MAX; the
+        // check is a guard.)
         let need = requested
             .checked_next_multiple_of(BLOCK_ALIGN)
             .and_then(|n| n.checked_add(layout.align().saturating_sub(BLOCK_ALIGN)))
             .filter(|&n| n <= isize::MAX as usize)
-            .ok_or(out_of_memory)?;
+            .ok_or(FrameAllocError::SizeOverflow {
+                len: 1,
+                elem_size: requested,
+            })?;
         let half = self.half;
         let taken = half.taken.load(Relaxed);
         let grant_left = self.local.granted.get() - taken;

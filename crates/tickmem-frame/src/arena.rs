@@ -342,17 +342,18 @@ impl FrameArena {
         let ending = (self.epoch & 1) as usize;
         let reclaimed = ending ^ 1;
         self.epoch += 1;
-        let frame_bytes: usize = self.lanes.iter().map(|l| l.halves[ending].used()).sum();
-        self.high_water = self.high_water.max(frame_bytes);
         if let Some(limit) = self.config.frame_byte_limit {
             *self.budget_left.get_mut() = limit;
         }
         // 2. Every lane's destructors, before any lane's memory is touched.
         // `run_drops` never unwinds; it hands back the first panic.
         let mut panic = None;
+        let mut frame_bytes = 0;
         for lane in self.lanes.iter_mut() {
+            frame_bytes += lane.halves[ending].used();
             keep_first(&mut panic, lane.run_drops(reclaimed));
         }
+        self.high_water = self.high_water.max(frame_bytes);
         // 3. Every lane's memory, and the end of the period: no thread holds
         // a lane any more (`&mut self`: no `Lane` or `&FrameArena` is alive).
         for lane in self.lanes.iter_mut() {

@@ -453,8 +453,12 @@ impl LaneState {
     /// Run the destructors registered in half `h`; returns the first panic
     /// of a destructor (the others still ran).
     #[must_use]
+    #[inline]
     pub(crate) fn run_drops(&mut self, h: usize) -> Option<Payload> {
         let local = self.halves[h].local.get_mut();
+        if local.drops.head.get().is_none() {
+            return None;
+        }
         // SAFETY: `&mut LaneState` comes from `&mut FrameArena` (begin_frame
         // or drop), so no reference into the arena's memory is alive, and no
         // lane's memory has been reset, freed or poisoned yet: `begin_frame`

@@ -156,7 +156,7 @@ fn allocate(arena: &Arena, token: u64) -> usize {
 }
 
 #[test]
-fn one_thread_per_lane_even_across_thread_exit_and_release() {
+fn loom_one_thread_per_lane_across_thread_exit_and_release() {
     let mut builder = loom::model::Builder::new();
     // Two preemptions already find the interleavings above; three in release builds.
     builder.preemption_bound = Some(if cfg!(debug_assertions) { 2 } else { 3 });

@@ -4,34 +4,65 @@ use std::alloc::Layout;
 use std::cell::Cell;
 use std::fmt;
 use std::mem;
+use std::panic::resume_unwind;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crossbeam_utils::CachePadded;
-use thread_local::ThreadLocal;
 
 use crate::alloc_api::FrameAlloc;
-use crate::config::FrameConfig;
+use crate::config::{FrameConfig, FrameConfigError};
 use crate::error::FrameAllocError;
 use crate::error::alloc_failed;
 use crate::handle::FrameHandle;
-use crate::lane::{Half, Lane, LaneState};
+use crate::lane::{Half, Lane, LaneState, drop_payload, keep_first};
+use crate::lanes::LaneList;
 use crate::stats::FrameStats;
 use crate::vec::FrameVec;
 
-/// Source of arena ids and lane-cache keys; never reused.
+/// Source of arena ids, lane-cache keys and thread tokens; never reused
+/// (a `u64` incremented once per arena, frame or thread does not wrap).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 fn fresh_id() -> u64 {
     NEXT_ID.fetch_add(1, Relaxed)
 }
 
+/// The last lane this thread used.
+#[derive(Clone, Copy)]
+struct CachedLane {
+    /// The arena's `key` when the lane was claimed: while it is current, this
+    /// thread holds the lane's claim and `half` is the current frame's half.
+    key: u64,
+    /// The arena's `id`: while an arena with this id is alive, `lane` is one
+    /// of its lanes (a preference for the next period).
+    arena: u64,
+    lane: *const LaneState,
+    half: *const Half,
+}
+
 thread_local! {
-    /// This thread's last lane lookup: `(arena key, lane, the lane's half for
-    /// the arena's current frame)`. `const` and without `Drop`, so reading it
-    /// is a plain thread-local load.
-    static LANE_CACHE: Cell<(u64, *const LaneState, *const Half)> =
-        const { Cell::new((0, ptr::null(), ptr::null())) };
+    /// This thread's last lane lookup. `const` and without `Drop`, so reading
+    /// it is a plain thread-local load, and it stays readable while the
+    /// thread's TLS destructors run.
+    static LANE_CACHE: Cell<CachedLane> = const {
+        Cell::new(CachedLane { key: 0, arena: 0, lane: ptr::null(), half: ptr::null() })
+    };
+    /// This thread's token (0: not taken yet). `const` and without `Drop`:
+    /// readable during TLS destruction.
+    static TOKEN: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A number for the calling thread, never given to another thread (unlike
+/// OS or `thread_local` thread ids, which are reused once a thread exits):
+/// what a lane's claim holds. Works in TLS destructors too.
+pub(crate) fn thread_token() -> u64 {
+    TOKEN.with(|token| {
+        if token.get() == 0 {
+            token.set(fresh_id());
+        }
+        token.get()
+    })
 }
 
 /// A double-buffered frame arena: per-frame bump memory for many threads.
@@ -45,23 +76,35 @@ thread_local! {
 ///
 /// # Lanes
 ///
-/// Every thread that allocates gets its own *lane* (from the `thread_local`
-/// crate, cache-padded): two bumpalo bumps, one for even and one for odd
-/// frames. A lane takes memory from its bump in *blocks* (all that the
-/// current chunk has left, or what the byte limit grants) and bumps a
-/// pointer down through the block: an allocation is two loads, a compare
-/// and a store, with no lock, no shared atomic and no per-allocation
-/// bookkeeping. The lane is found through a one-entry thread-local cache;
-/// [`lane`](Self::lane) hands it out for tight loops. A thread keeps its lane
-/// for the arena's life; a thread that ends leaves its lane to the next new
-/// thread (so lanes are bounded by the number of threads alive at once).
+/// Every thread that allocates bumps its own *lane* (cache-padded): two
+/// bumpalo bumps, one for even and one for odd frames. A lane takes memory
+/// from its bump in *blocks* (all that the current chunk has left, or what
+/// the byte limit grants) and bumps a pointer down through the block: an
+/// allocation is two loads, a compare and a store, with no lock, no shared
+/// atomic and no per-allocation bookkeeping. The lane is found through a
+/// one-entry thread-local cache; [`lane`](Self::lane) hands it out for tight
+/// loops.
+///
+/// A thread *claims* a lane for a *period*: the time between two `&mut`
+/// accesses of the arena ([`begin_frame`](Self::begin_frame)). Within a
+/// period a lane serves exactly one thread, even after that thread exited
+/// (its thread-local destructors may still allocate): a thread started
+/// meanwhile gets another lane. At `begin_frame` every claim is released,
+/// and in the next period each thread takes back the lane it had (its chunks
+/// fit its work), or any free one. So the number of lanes is the largest
+/// number of threads that allocated within one period; the lanes of threads
+/// that have ended are reused from the next period on. An arena that never
+/// sees `begin_frame` never reuses a lane (nor reclaims any memory): one
+/// lane per thread that ever allocated from it.
 ///
 /// # Destructors
 ///
 /// Values whose type needs `Drop` are registered in their frame's
 /// destructor list (kept in the frame's own memory) and dropped exactly once
 /// when the frame is reclaimed, or when the arena is dropped, on the thread
-/// doing that; hence `T: Send + 'static` for [`alloc`](Self::alloc).
+/// doing that; hence `T: Send + 'static` for [`alloc`](Self::alloc). A
+/// destructor that panics does not stop the others, nor leave the arena
+/// inconsistent: see [`begin_frame`](Self::begin_frame) ("Panics").
 ///
 /// # Chunk reuse and trimming
 ///
@@ -135,7 +178,7 @@ pub struct FrameArena {
     /// Largest finished frame, in bytes.
     high_water: usize,
     next_lane: AtomicUsize,
-    lanes: ThreadLocal<CachePadded<LaneState>>,
+    lanes: LaneList,
 }
 
 impl Default for FrameArena {
@@ -169,15 +212,38 @@ impl FrameArena {
 
     /// An arena configured by `config`.
     ///
+    /// # Panics
+    ///
+    /// If `config` is invalid, with the [`FrameConfigError`] message; see
+    /// [`try_with_config`](Self::try_with_config).
+    ///
     /// ```
     /// use tickmem_frame::{FrameArena, FrameConfig};
     /// let arena = FrameArena::with_config(FrameConfig::default().lane_capacity(1 << 20));
     /// assert_eq!(arena.config().lane_capacity, 1 << 20);
     /// ```
+    #[track_caller]
     pub fn with_config(config: FrameConfig) -> Self {
+        match Self::try_with_config(config) {
+            Ok(arena) => arena,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// An arena configured by `config`, or why `config` is invalid (see
+    /// [`FrameConfig::validate`]).
+    ///
+    /// ```
+    /// use tickmem_frame::{FrameArena, FrameConfig};
+    /// assert!(FrameArena::try_with_config(FrameConfig::default()).is_ok());
+    /// let err = FrameArena::try_with_config(FrameConfig::default().lane_capacity(1 << 40)).unwrap_err();
+    /// assert!(err.to_string().starts_with("FrameConfig::lane_capacity of 1099511627776 bytes"));
+    /// ```
+    pub fn try_with_config(config: FrameConfig) -> Result<Self, FrameConfigError> {
+        config.validate()?;
         let limit = config.frame_byte_limit;
         let batch = limit.map_or(0, |l| (l / 16).clamp(256, 64 * 1024));
-        FrameArena {
+        Ok(FrameArena {
             id: fresh_id(),
             key: fresh_id(),
             epoch: 0,
@@ -186,8 +252,8 @@ impl FrameArena {
             budget_left: CachePadded::new(AtomicUsize::new(limit.unwrap_or(0))),
             high_water: 0,
             next_lane: AtomicUsize::new(0),
-            lanes: ThreadLocal::new(),
-        }
+            lanes: LaneList::new(),
+        })
     }
 
     /// The configuration.
@@ -226,11 +292,26 @@ impl FrameArena {
     /// Its cost depends on the number of lanes and of values with
     /// destructors, not on the number of allocations.
     ///
+    /// Reclaiming is done in three steps, so that no reference, handle or
+    /// destructor ever sees reclaimed memory:
+    ///
+    /// 1. the reclaimed frame becomes dead: the epoch advances (its handles
+    ///    read `None` from now on) and every thread's cached lane is
+    ///    invalidated;
+    /// 2. the destructors of the reclaimed frame run, in every lane (a
+    ///    destructor may be registered in another lane than the value's
+    ///    memory, e.g. a [`FrameVec`] finished on another thread);
+    /// 3. only then is each lane's memory reset (poisoned with the `poison`
+    ///    feature), resized or freed, and every lane's claim released.
+    ///
     /// # Panics
     ///
-    /// If a destructor panics: the other destructors of that lane still run,
-    /// then the panic continues and the frame does not advance; calling
-    /// `begin_frame` again finishes reclaiming it.
+    /// If a destructor panics, the panic is caught, every other destructor
+    /// still runs (each exactly once; values of a slice are dropped one by
+    /// one, so two panicking values never abort the process), the frame is
+    /// fully reclaimed, and then the first panic resumes. The arena is
+    /// usable afterwards: the frame has advanced, the reclaimed frame's
+    /// handles read `None`, and the next frame allocates as usual.
     ///
     /// # Examples
     ///
@@ -254,20 +335,33 @@ impl FrameArena {
     /// ```
     pub fn begin_frame(&mut self) {
         tickmem_tracy::zone!("tickmem::begin_frame");
-        // First: `&mut` access to the lanes invalidates every thread's cached
-        // lane pointer, even if a destructor panics below.
+        // 1. The reclaimed frame is dead for handles (`is_live` compares
+        // epochs) and for every thread's lane cache (the key), before any of
+        // its destructors runs: even if one panics, nothing can reach it.
         self.key = fresh_id();
         let ending = (self.epoch & 1) as usize;
         let reclaimed = ending ^ 1;
-        let mut frame_bytes = 0;
-        for lane in self.lanes.iter_mut() {
-            frame_bytes += lane.halves[ending].used();
-            lane.reclaim(reclaimed, &self.config);
-        }
-        self.high_water = self.high_water.max(frame_bytes);
         self.epoch += 1;
         if let Some(limit) = self.config.frame_byte_limit {
             *self.budget_left.get_mut() = limit;
+        }
+        // 2. Every lane's destructors, before any lane's memory is touched.
+        // `run_drops` never unwinds; it hands back the first panic.
+        let mut panic = None;
+        let mut frame_bytes = 0;
+        for lane in self.lanes.iter_mut() {
+            frame_bytes += lane.halves[ending].used();
+            keep_first(&mut panic, lane.run_drops(reclaimed));
+        }
+        self.high_water = self.high_water.max(frame_bytes);
+        // 3. Every lane's memory, and the end of the period: no thread holds
+        // a lane any more (`&mut self`: no `Lane` or `&FrameArena` is alive).
+        for lane in self.lanes.iter_mut() {
+            lane.reset_half(reclaimed, &self.config);
+            lane.release();
+        }
+        if let Some(payload) = panic {
+            resume_unwind(payload);
         }
     }
 
@@ -282,34 +376,81 @@ impl FrameArena {
     /// ```
     #[inline(always)]
     pub fn lane(&self) -> Lane<'_> {
-        let (key, state, _) = LANE_CACHE.with(Cell::get);
-        if key == self.key {
-            // SAFETY: the cache holds `(key, lane)` only as written by
-            // `lane_slow` on this thread, with this thread's lane of the
-            // arena whose key was `key`. Keys are never reused and an arena's
-            // key changes on every `&mut` access to its lanes, and lanes are
-            // only freed when the arena is dropped (which needs `&mut`, so
-            // the key was current and `self` is alive): the lane is alive,
-            // this thread's, and no `&mut` to it was made since it was cached.
-            let state = unsafe { &*state };
-            // SAFETY: `state` is this thread's lane of `self` (above).
+        let cached = LANE_CACHE.with(Cell::get);
+        if cached.key == self.key {
+            // SAFETY: the cache holds a key only as written by `lane_slow` on
+            // this thread, with the lane this thread claimed in the arena
+            // whose key it was. Keys are never reused, an arena's key changes
+            // on every `&mut` access (which is also the only time claims are
+            // released and lanes freed): so `self` is that arena, the lane is
+            // alive, and this thread still holds its claim for the period.
+            // The pointer comes from the lane list's raw pointers (see
+            // `LaneList`), so it is still valid for shared access.
+            let state = unsafe { &*cached.lane };
+            // SAFETY: this thread holds `state`'s claim (above).
             unsafe { Lane::new(self, state) }
         } else {
             self.lane_slow()
         }
     }
 
+    /// Find and claim a lane for this thread for the current period: the
+    /// lane it used last (if free or already its own), else a lane it held
+    /// in an earlier period, else any free lane, else a new one.
     #[cold]
     #[inline(never)]
     fn lane_slow(&self) -> Lane<'_> {
-        let state: &LaneState = self.lanes.get_or(|| {
-            let index = self.next_lane.fetch_add(1, Relaxed);
-            CachePadded::new(LaneState::new(index, self.id, &self.config))
-        });
+        let token = thread_token();
+        let lane = self.claim(token);
+        // SAFETY: lanes live until the arena is dropped (`&mut self`), so for
+        // this borrow; `claim` made the pointer from the lane list's own raw
+        // pointer (see `LaneList`).
+        let state = unsafe { lane.as_ref() };
         let half = &state.halves[(self.epoch & 1) as usize];
-        LANE_CACHE.with(|cache| cache.set((self.key, ptr::from_ref(state), ptr::from_ref(half))));
-        // SAFETY: `get_or` returned this thread's lane.
+        LANE_CACHE.with(|cache| {
+            cache.set(CachedLane {
+                key: self.key,
+                arena: self.id,
+                lane: lane.as_ptr(),
+                half: ptr::from_ref(half),
+            });
+        });
+        // SAFETY: `claim` returned a lane whose claim this thread holds.
         unsafe { Lane::new(self, state) }
+    }
+
+    /// A lane whose claim the thread with token `token` (the caller) holds
+    /// for the current period.
+    fn claim(&self, token: u64) -> NonNull<LaneState> {
+        // SAFETY (for each `as_ref` below): the pointers come from the lane
+        // list (directly or through this thread's cache, see below), and
+        // lanes live until their arena is dropped, which needs `&mut self`.
+        let cached = LANE_CACHE.with(Cell::get);
+        if cached.arena == self.id {
+            // The cache names a lane of the arena with id `cached.arena`; ids
+            // are never reused and `self` has it, so it is a lane of `self`.
+            let lane = NonNull::new(cached.lane.cast_mut()).expect("a cached lane is non-null");
+            // SAFETY: see the top of the function.
+            if unsafe { lane.as_ref() }.try_claim(token) {
+                return lane;
+            }
+        }
+        let mine = |lane: &NonNull<LaneState>| {
+            // SAFETY: see the top of the function.
+            let lane = unsafe { lane.as_ref() };
+            lane.owner() == token || (lane.last_owner() == token && lane.try_claim(token))
+        };
+        if let Some(lane) = self.lanes.iter_ptrs().find(mine) {
+            return lane;
+        }
+        // SAFETY: see the top of the function.
+        let free = |lane: &NonNull<LaneState>| unsafe { lane.as_ref() }.try_claim(token);
+        if let Some(lane) = self.lanes.iter_ptrs().find(free) {
+            return lane;
+        }
+        let index = self.next_lane.fetch_add(1, Relaxed);
+        self.lanes
+            .push(LaneState::new(index, self.id, &self.config, token))
     }
 
     /// The fast path of the allocation methods: this thread's cached lane
@@ -317,15 +458,15 @@ impl FrameArena {
     /// `None` when the cache is stale or the lane needs its slow path.
     #[inline(always)]
     fn alloc_fast(&self, layout: Layout) -> Option<NonNull<u8>> {
-        let (key, _, half) = LANE_CACHE.with(Cell::get);
-        if key != self.key {
+        let cached = LANE_CACHE.with(Cell::get);
+        if cached.key != self.key {
             return None;
         }
         // SAFETY: as in `lane`: with a current key the cached half belongs to
-        // this thread's live lane of `self`; the key changes every frame, so
-        // it is the half of the current frame.
-        let half = unsafe { &*half };
-        // SAFETY: this thread owns the lane (above), current frame.
+        // a live lane of `self` whose claim this thread holds; the key
+        // changes every frame, so it is the half of the current frame.
+        let half = unsafe { &*cached.half };
+        // SAFETY: this thread holds the lane's claim (above), current frame.
         unsafe { half.try_bump(layout) }
     }
 
@@ -641,7 +782,8 @@ impl FrameArena {
     /// The value behind `handle`: `Some` in the frame it was persisted in
     /// and the next one; `None` after that, and for a handle of another
     /// arena. Only the numbers in the handle are checked before the value is
-    /// read, so a stale handle is never UB.
+    /// read, so a stale handle is never UB. A frame is dead for handles
+    /// before any of its destructors runs, even when one of them panics.
     ///
     /// ```
     /// use tickmem_frame::FrameArena;
@@ -687,9 +829,10 @@ impl FrameArena {
     }
 
     /// Bytes the calling thread's lane has used in the current frame (0 when
-    /// this thread has not allocated from the arena). Does not create a lane.
-    /// A difference of two readings on one thread is what that thread
-    /// allocated in between (used by tickmem-ecs's per-system attribution).
+    /// this thread has not allocated from the arena in this frame). Does not
+    /// claim or create a lane. A difference of two readings on one thread is
+    /// what that thread allocated in between (used by tickmem-ecs's
+    /// per-system attribution).
     ///
     /// ```
     /// let arena = tickmem_frame::FrameArena::new();
@@ -698,12 +841,18 @@ impl FrameArena {
     /// assert_eq!(arena.thread_bytes_this_frame(), 64);
     /// ```
     pub fn thread_bytes_this_frame(&self) -> usize {
+        // A thread holds at most one lane of an arena per period (claims are
+        // released at every `&mut` access, i.e. every frame).
+        let token = thread_token();
+        let current = (self.epoch & 1) as usize;
         self.lanes
-            .get()
-            .map_or(0, |lane| lane.halves[(self.epoch & 1) as usize].used())
+            .iter()
+            .find(|lane| lane.owner() == token)
+            .map_or(0, |lane| lane.halves[current].used())
     }
 
-    /// Number of lanes (threads that have allocated from this arena).
+    /// Number of lanes: the most threads that allocated from this arena
+    /// within one frame (see [Lanes](Self#lanes)).
     ///
     /// ```
     /// let arena = tickmem_frame::FrameArena::new();
@@ -742,36 +891,27 @@ impl FrameArena {
 }
 
 impl Drop for FrameArena {
-    /// Runs the destructors of both live frames (the older first), then
-    /// frees every chunk.
+    /// Runs the destructors of both live frames (the older first, every
+    /// lane's before any memory is freed), then frees every chunk. A
+    /// panicking destructor does not stop the others; the first panic
+    /// resumes once all ran (unless the arena is dropped while the thread
+    /// is already panicking: then it is dropped, rather than aborting).
     fn drop(&mut self) {
-        /// Runs the remaining destructors; if one panics, the guard runs the
-        /// rest while unwinding (lists that already ran are empty).
-        struct DropAll<'a> {
-            lanes: &'a mut ThreadLocal<CachePadded<LaneState>>,
-            current: usize,
-        }
-        impl DropAll<'_> {
-            fn run(&mut self) {
-                for lane in self.lanes.iter_mut() {
-                    lane.run_drops(self.current ^ 1);
-                }
-                for lane in self.lanes.iter_mut() {
-                    lane.run_drops(self.current);
-                    lane.discard_pools();
-                }
+        let current = (self.epoch & 1) as usize;
+        let mut panic = None;
+        for half in [current ^ 1, current] {
+            for lane in self.lanes.iter_mut() {
+                keep_first(&mut panic, lane.run_drops(half));
             }
         }
-        impl Drop for DropAll<'_> {
-            fn drop(&mut self) {
-                self.run();
-            }
+        for lane in self.lanes.iter_mut() {
+            lane.discard_pools();
         }
-        let mut all = DropAll {
-            lanes: &mut self.lanes,
-            current: (self.epoch & 1) as usize,
-        };
-        all.run();
-        std::mem::forget(all);
+        // The chunks are freed when `self.lanes` is dropped, after this.
+        match panic {
+            Some(payload) if std::thread::panicking() => drop_payload(payload),
+            Some(payload) => resume_unwind(payload),
+            None => {}
+        }
     }
 }

@@ -1,7 +1,22 @@
 //! [`FrameConfig`]: how a [`FrameArena`](crate::FrameArena) sizes and limits its frames.
 
+use std::fmt;
+
 /// Default bytes reserved per lane and per frame half: 64 KiB.
 pub const DEFAULT_LANE_CAPACITY: usize = 64 * 1024;
+
+/// The largest [`FrameConfig::lane_capacity`]: 4 GiB (`isize::MAX / 2` on
+/// targets where that is less). A lane reserves it up front for each of
+/// its two frame halves, on every thread that allocates; lanes grow past it
+/// on demand, so a larger up-front reservation buys nothing.
+pub const MAX_LANE_CAPACITY: usize = {
+    let four_gib: u64 = 4 << 30;
+    if four_gib < (isize::MAX as u64) / 2 {
+        four_gib as usize
+    } else {
+        isize::MAX as usize / 2
+    }
+};
 
 /// Default number of quiet frames before memory above the recent high-water
 /// mark is released: 120 (two seconds at 60 frames per second).
@@ -56,7 +71,36 @@ impl Default for FrameConfig {
 }
 
 impl FrameConfig {
-    /// Bytes each lane reserves up front for each frame half.
+    /// Check the configuration: `Err` says what is wrong.
+    /// [`FrameArena::with_config`](crate::FrameArena::with_config) panics
+    /// with that message, [`FrameArena::try_with_config`](crate::FrameArena::try_with_config)
+    /// returns it.
+    ///
+    /// Invalid: a [`lane_capacity`](Self::lane_capacity) over
+    /// [`MAX_LANE_CAPACITY`]. Every byte limit and trim setting is valid.
+    ///
+    /// ```
+    /// use tickmem_frame::{FrameConfig, FrameConfigError, MAX_LANE_CAPACITY};
+    /// assert_eq!(FrameConfig::default().validate(), Ok(()));
+    /// assert_eq!(
+    ///     FrameConfig::default().lane_capacity(usize::MAX).validate(),
+    ///     Err(FrameConfigError::LaneCapacityTooLarge { requested: usize::MAX, max: MAX_LANE_CAPACITY })
+    /// );
+    /// ```
+    pub fn validate(&self) -> Result<(), FrameConfigError> {
+        if self.lane_capacity > MAX_LANE_CAPACITY {
+            return Err(FrameConfigError::LaneCapacityTooLarge {
+                requested: self.lane_capacity,
+                max: MAX_LANE_CAPACITY,
+            });
+        }
+        Ok(())
+    }
+
+    /// Bytes each lane reserves up front for each frame half (at most
+    /// [`MAX_LANE_CAPACITY`]; checked by [`validate`](Self::validate) when
+    /// the arena is made). If the global allocator refuses the reservation,
+    /// the lane starts without it and grows on demand.
     ///
     /// ```
     /// let config = tickmem_frame::FrameConfig::default().lane_capacity(0);
@@ -92,3 +136,42 @@ impl FrameConfig {
         self
     }
 }
+
+/// Why a [`FrameConfig`] is invalid, from [`FrameConfig::validate`].
+///
+/// # Examples
+///
+/// ```
+/// use tickmem_frame::{FrameArena, FrameConfig};
+/// let err = FrameArena::try_with_config(FrameConfig::default().lane_capacity(1 << 40)).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "FrameConfig::lane_capacity of 1099511627776 bytes is over the maximum of 4294967296 bytes \
+///      reserved up front per lane and frame half (lanes grow past their capacity on demand)"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FrameConfigError {
+    /// [`FrameConfig::lane_capacity`] is over [`MAX_LANE_CAPACITY`].
+    LaneCapacityTooLarge {
+        /// The configured capacity.
+        requested: usize,
+        /// [`MAX_LANE_CAPACITY`].
+        max: usize,
+    },
+}
+
+impl fmt::Display for FrameConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            FrameConfigError::LaneCapacityTooLarge { requested, max } => write!(
+                f,
+                "FrameConfig::lane_capacity of {requested} bytes is over the maximum of {max} bytes \
+                 reserved up front per lane and frame half (lanes grow past their capacity on demand)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FrameConfigError {}

@@ -2,13 +2,18 @@
 //! lists, byte grants and counters; and [`Lane`], a thread's view of its lane.
 
 use std::alloc::Layout;
+use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::{self, NonNull};
 use std::slice;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicPtr, AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed},
+};
 
 use allocator_api2::alloc::Allocator;
 use bumpalo::Bump;
@@ -32,18 +37,34 @@ struct DropNode {
     next: Option<NonNull<DropNode>>,
     data: NonNull<u8>,
     len: usize,
-    drop_fn: unsafe fn(NonNull<u8>, usize),
+    drop_fn: unsafe fn(NonNull<u8>, usize) -> Option<Payload>,
 }
 
-/// Drops `len` values of `T` at `data`.
+/// Drops `len` values of `T` at `data`, one by one, each under
+/// `catch_unwind`: a panicking destructor does not stop the others (and two
+/// panicking values never make a double panic). Returns the first panic's
+/// payload.
 ///
 /// # Safety
 ///
 /// `data` points to `len` initialised values of `T` that nothing uses again.
-unsafe fn drop_values<T>(data: NonNull<u8>, len: usize) {
-    let values = ptr::slice_from_raw_parts_mut(data.cast::<T>().as_ptr(), len);
-    // SAFETY: the caller guarantees `len` initialised, unused `T`s at `data`.
-    unsafe { ptr::drop_in_place(values) }
+unsafe fn drop_values<T>(data: NonNull<u8>, len: usize) -> Option<Payload> {
+    let data = data.cast::<T>();
+    let mut first = None;
+    for i in 0..len {
+        // SAFETY: `i < len`: inside the caller's `len` values.
+        let value = unsafe { data.add(i) };
+        let drop_one = || {
+            // SAFETY: each of the caller's initialised, unused values is
+            // dropped once, here; a panic in its destructor is caught below,
+            // and the loop goes on with the next value.
+            unsafe { ptr::drop_in_place(value.as_ptr()) }
+        };
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(drop_one)) {
+            keep_first(&mut first, Some(payload));
+        }
+    }
+    first
 }
 
 /// The layout of a [`DropNode`] followed by `value`, and the value's offset.
@@ -56,8 +77,8 @@ struct DropList {
     head: Cell<Option<NonNull<DropNode>>>,
 }
 
-// SAFETY: the nodes, and the values they drop, live in the bump of the lane
-// that owns this list, and move with it. Every registration requires the
+// SAFETY: the nodes, and the values they drop, live in the arena's memory
+// and stay there until the list has run. Every registration requires the
 // value type to be `Send`, so running the destructors on another thread (the
 // one calling `begin_frame`, or dropping the arena) is sound.
 unsafe impl Send for DropList {}
@@ -83,36 +104,18 @@ impl DropList {
     }
 
     /// Run every destructor, newest first, each exactly once: a node is
-    /// unlinked before its destructor runs. If a destructor panics, the rest
-    /// still run while unwinding (a second panic aborts, as with std's
-    /// collections), and the panic continues.
+    /// unlinked before its values are dropped. Never unwinds: a panicking
+    /// destructor is caught (see [`drop_values`]), the others still run,
+    /// and the first panic's payload is returned for the caller to resume
+    /// once the arena is consistent again.
     ///
     /// # Safety
     ///
     /// The memory of the nodes and values is still allocated, and no
     /// reference to the values is alive (the caller holds `&mut` to the arena).
-    unsafe fn run(&mut self) {
-        struct ContinueOnUnwind<'a>(&'a mut DropList);
-        impl Drop for ContinueOnUnwind<'_> {
-            fn drop(&mut self) {
-                // SAFETY: only reached while unwinding out of `run`, whose
-                // caller upheld the contract of `run_inner`.
-                unsafe { self.0.run_inner() }
-            }
-        }
-        if self.head.get().is_none() {
-            return;
-        }
-        let guard = ContinueOnUnwind(self);
-        // SAFETY: forwarded from the caller.
-        unsafe { guard.0.run_inner() };
-        mem::forget(guard);
-    }
-
-    /// # Safety
-    ///
-    /// As for [`run`](Self::run).
-    unsafe fn run_inner(&mut self) {
+    #[must_use]
+    unsafe fn run(&mut self) -> Option<Payload> {
+        let mut first = None;
         while let Some(node) = self.head.get() {
             // SAFETY: every linked node is initialised and still allocated.
             let DropNode {
@@ -125,8 +128,32 @@ impl DropList {
             // SAFETY: the node was registered for `len` initialised values of
             // the type `drop_fn` drops; it is unlinked now, so they are
             // dropped exactly once, and nothing refers to them any more.
-            unsafe { drop_fn(data, len) };
+            keep_first(&mut first, unsafe { drop_fn(data, len) });
         }
+        first
+    }
+}
+
+/// A caught panic's payload.
+pub(crate) type Payload = Box<dyn Any + Send + 'static>;
+
+/// Keep the first panic payload in `slot`; later ones are dropped (see
+/// [`drop_payload`]).
+pub(crate) fn keep_first(slot: &mut Option<Payload>, payload: Option<Payload>) {
+    let Some(payload) = payload else { return };
+    if slot.is_none() {
+        *slot = Some(payload);
+    } else {
+        drop_payload(payload);
+    }
+}
+
+/// Drop a panic payload that will not be resumed. A payload whose own
+/// destructor panics is leaked instead of unwinding (or aborting, when the
+/// thread is already panicking).
+pub(crate) fn drop_payload(payload: Payload) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        mem::forget(again);
     }
 }
 
@@ -145,15 +172,16 @@ fn add_u64(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed) + n, Relaxed);
 }
 
-/// A fresh bump with `capacity` bytes (none if 0), its chunk-growth trap set.
-fn new_bump(capacity: usize) -> Bump {
+/// A fresh bump with `capacity` bytes (none if 0), its chunk-growth trap
+/// set; `None` when the global allocator refuses the chunk.
+fn new_bump(capacity: usize) -> Option<Bump> {
     let bump = if capacity == 0 {
         Bump::new()
     } else {
-        Bump::with_capacity(capacity)
+        Bump::try_with_capacity(capacity).ok()?
     };
     bump.set_allocation_limit(Some(bump.allocated_bytes()));
-    bump
+    Some(bump)
 }
 
 /// Alignment of the end of every block (and of their sizes).
@@ -214,8 +242,8 @@ impl Half {
     ///
     /// # Safety
     ///
-    /// Called on the thread that owns the lane holding this half, for the
-    /// arena's current frame.
+    /// Called on the thread that holds the claim of the lane holding this
+    /// half for the current period, for the arena's current frame.
     #[inline(always)]
     pub(crate) unsafe fn try_bump(&self, layout: Layout) -> Option<NonNull<u8>> {
         let cur = self.cur.load(Relaxed);
@@ -296,7 +324,8 @@ impl Policy {
     }
 }
 
-/// A lane: one thread's two frame halves and its counters.
+/// A lane: two frame halves and their counters, bumped by the one thread
+/// that holds the lane's claim in the current period (see [`owner`](Self::owner)).
 pub(crate) struct LaneState {
     /// Lane number, in order of creation.
     pub(crate) index: usize,
@@ -307,20 +336,41 @@ pub(crate) struct LaneState {
     pub(crate) reserved: AtomicUsize,
     /// Global-allocator calls made for this lane's chunks.
     pub(crate) global_calls: AtomicU64,
+    /// The claim: the token ([`thread_token`](crate::arena::thread_token)) of
+    /// the thread that bumps this lane in the current *period* (the time
+    /// between two `&mut` accesses of the arena), or 0 when no thread has
+    /// claimed it yet. Taken with a compare-exchange from 0 by
+    /// [`try_claim`](Self::try_claim); released only under `&mut`
+    /// ([`release`](Self::release)), when no `Lane` and no `&FrameArena`
+    /// exist, so a claim is held by at most one thread, for the whole
+    /// period, even if that thread exits (its TLS destructors may still
+    /// allocate) — tokens are never reused.
+    owner: AtomicU64,
+    /// The token of the thread that held the claim in an earlier period: a
+    /// thread prefers its own lane back (its chunks are sized for its work).
+    /// Written only under `&mut`.
+    last_owner: u64,
     policy: Policy,
     /// The last failure of an `Allocator` call, for `FrameVec`'s panic message.
     last_error: OwnerOnly<Cell<Option<FrameAllocError>>>,
 }
 
 impl LaneState {
-    pub(crate) fn new(index: usize, arena_id: u64, config: &FrameConfig) -> Self {
+    /// A new lane, already claimed by the thread with token `owner`. Each
+    /// half reserves `config.lane_capacity` bytes up front; if the global
+    /// allocator refuses that, the half starts without a chunk (and gets one
+    /// sized to its first request), so that `try_*` methods report a failure
+    /// as an error instead of panicking.
+    pub(crate) fn new(index: usize, arena_id: u64, config: &FrameConfig, owner: u64) -> Self {
         let granted = if config.frame_byte_limit.is_some() {
             0
         } else {
             usize::MAX
         };
         let half = |parity: &str| {
-            let bump = new_bump(config.lane_capacity);
+            let bump = new_bump(config.lane_capacity)
+                .or_else(|| new_bump(0))
+                .expect("a bump without a chunk allocates nothing");
             let chunks = usize::from(bump.allocated_bytes() > 0);
             let pool = MemoryPool::new(format!(
                 "tickmem/frame/arena{arena_id}/lane{index}/{parity}"
@@ -339,6 +389,8 @@ impl LaneState {
             chunks: AtomicUsize::new(0),
             reserved: AtomicUsize::new(0),
             global_calls: AtomicU64::new(0),
+            owner: AtomicU64::new(owner),
+            last_owner: owner,
             policy: Policy::default(),
             last_error: OwnerOnly::new(Cell::new(None)),
         };
@@ -353,6 +405,39 @@ impl LaneState {
         lane
     }
 
+    /// Claim this lane for the thread with token `token` for the current
+    /// period: `true` if it was free (now claimed) or already this thread's.
+    #[inline]
+    pub(crate) fn try_claim(&self, token: u64) -> bool {
+        let owner = self.owner.load(Acquire);
+        owner == token
+            || (owner == 0
+                && self
+                    .owner
+                    .compare_exchange(0, token, Acquire, Relaxed)
+                    .is_ok())
+    }
+
+    /// The thread that holds the claim (0: none).
+    #[inline]
+    pub(crate) fn owner(&self) -> u64 {
+        self.owner.load(Relaxed)
+    }
+
+    /// The thread that held the claim in the last period it was claimed.
+    #[inline]
+    pub(crate) fn last_owner(&self) -> u64 {
+        self.last_owner
+    }
+
+    /// End the period: free the claim (`&mut`: no thread is using the lane).
+    pub(crate) fn release(&mut self) {
+        let owner = mem::take(self.owner.get_mut());
+        if owner != 0 {
+            self.last_owner = owner;
+        }
+    }
+
     /// Recompute the chunk and reserved totals of both halves.
     fn refresh_totals(&mut self) {
         let (mut chunks, mut reserved) = (0, 0);
@@ -365,13 +450,22 @@ impl LaneState {
         *self.reserved.get_mut() = reserved;
     }
 
-    /// Run the destructors registered in half `h`.
-    pub(crate) fn run_drops(&mut self, h: usize) {
+    /// Run the destructors registered in half `h`; returns the first panic
+    /// of a destructor (the others still ran).
+    #[must_use]
+    #[inline]
+    pub(crate) fn run_drops(&mut self, h: usize) -> Option<Payload> {
         let local = self.halves[h].local.get_mut();
+        // Most lists are empty: nothing to run, no call.
+        local.drops.head.get()?;
         // SAFETY: `&mut LaneState` comes from `&mut FrameArena` (begin_frame
-        // or drop), so no reference into the arena's memory is alive, and the
-        // half has not been reset yet.
-        unsafe { local.drops.run() };
+        // or drop), so no reference into the arena's memory is alive, and no
+        // lane's memory has been reset, freed or poisoned yet: `begin_frame`
+        // and `drop` run the destructors of every lane before touching any
+        // lane's memory (the nodes of this list may describe values in
+        // another lane's chunks, e.g. `FrameVec::into_slice` on another
+        // thread than the one whose lane holds the buffer).
+        unsafe { local.drops.run() }
     }
 
     /// Discard half `h`'s Tracy pool (the arena is being dropped).
@@ -381,12 +475,16 @@ impl LaneState {
         }
     }
 
-    /// Reclaim half `h` for a new frame: run its destructors, poison it (with
-    /// the `poison` feature), reset it, resize it to the lane's high-water
-    /// mark (growing ahead of need, or shrinking after a trim), and clear its
-    /// counters. Returns nothing; counters are updated in place.
-    pub(crate) fn reclaim(&mut self, h: usize, config: &FrameConfig) {
-        self.run_drops(h);
+    /// Reclaim the memory of half `h` for a new frame, after the destructors
+    /// of that frame ran in every lane ([`run_drops`](Self::run_drops)):
+    /// poison it (with the `poison` feature), reset it, resize it to the
+    /// lane's high-water mark (growing ahead of need, or shrinking after a
+    /// trim), and clear its counters. Never panics and never unwinds.
+    pub(crate) fn reset_half(&mut self, h: usize, config: &FrameConfig) {
+        debug_assert!(
+            self.halves[h].local.get_mut().drops.head.get().is_none(),
+            "destructors run before the memory is reset"
+        );
         // What the finished frame consumed in this half, padding and block
         // ends left for a new chunk included: one chunk of this size holds it.
         let consumed = self.halves[h].used();
@@ -411,9 +509,10 @@ impl LaneState {
         let capacity = local.bump.allocated_bytes();
         let trim = mem::take(&mut self.policy.trim_pending[h]);
         let resize = capacity < high_water || (trim && capacity / 2 > target);
-        if resize {
-            // Dropping the old bump frees its chunk; the new one allocates one.
-            let bump = new_bump(target);
+        // If the global allocator refuses the new chunk, keep the old bump:
+        // the frame still works, growing on demand.
+        if let Some(bump) = resize.then(|| new_bump(target)).flatten() {
+            // Dropping the old bump frees its chunk; the new one allocated one.
             calls += local.chunks.get() as u64;
             local.chunks.set(usize::from(bump.allocated_bytes() > 0));
             calls += local.chunks.get() as u64;
@@ -464,7 +563,8 @@ fn poison(bump: &mut Bump) {
 /// same allocation methods without the per-call lane lookup, at raw bump
 /// speed.
 ///
-/// A `Lane` is `!Send` and `!Sync` (it is this thread's bump); it is `Copy`,
+/// A `Lane` is `!Send` and `!Sync` (it is the lane this thread claimed for
+/// the current frame; see [lanes](FrameArena#lanes)); it is `Copy`,
 /// and everything it allocates lives as long as the arena borrow `'a`: until
 /// the next [`FrameArena::begin_frame`], which cannot run while a `Lane` or
 /// anything allocated from it is alive. `&Lane` and `Lane` implement
@@ -533,13 +633,16 @@ impl fmt::Debug for Lane<'_> {
 impl<'a> Lane<'a> {
     /// # Safety
     ///
-    /// `state` is the lane of the calling thread in `arena` (returned by the
-    /// arena's `ThreadLocal` on this thread).
+    /// `state` is a lane of `arena` whose claim the calling thread holds for
+    /// the arena's current period (see `LaneState::owner`): no other thread
+    /// touches its owner-only state until the next `&mut` access of the
+    /// arena, which cannot happen during `'a`.
     #[inline(always)]
     pub(crate) unsafe fn new(arena: &'a FrameArena, state: &'a LaneState) -> Self {
         let half = &state.halves[(arena.epoch() & 1) as usize];
-        // SAFETY: the caller guarantees this thread owns `state`; the
-        // reference stays in the `Lane`, which is `!Send` and `!Sync`.
+        // SAFETY: the caller guarantees this thread holds `state`'s claim
+        // for the period, which outlasts `'a`; the reference stays in the
+        // `Lane`, which is `!Send` and `!Sync`, so on this thread.
         let local = unsafe { half.local.get() };
         Lane {
             arena,
@@ -571,8 +674,8 @@ impl<'a> Lane<'a> {
     /// Allocate `layout` in the current frame.
     #[inline(always)]
     pub(crate) fn raw_alloc(&self, layout: Layout) -> Result<NonNull<u8>, FrameAllocError> {
-        // SAFETY: a `Lane` only exists on its lane's owner thread, for the
-        // arena's current frame.
+        // SAFETY: a `Lane` only exists on the thread holding its lane's claim,
+        // for the arena's current frame.
         match unsafe { self.half.try_bump(layout) } {
             Some(ptr) => Ok(ptr),
             None => self.alloc_slow(layout),
@@ -587,17 +690,21 @@ impl<'a> Lane<'a> {
         let requested = layout.size();
         let out_of_memory = FrameAllocError::OutOfMemory { requested };
         // Room that always holds `layout` in a block whose end is aligned to
-        // BLOCK_ALIGN.
+        // BLOCK_ALIGN. (A valid `Layout` keeps this under isize::MAX; the
+        // check is a guard.)
         let need = requested
             .checked_next_multiple_of(BLOCK_ALIGN)
             .and_then(|n| n.checked_add(layout.align().saturating_sub(BLOCK_ALIGN)))
             .filter(|&n| n <= isize::MAX as usize)
-            .ok_or(out_of_memory)?;
+            .ok_or(FrameAllocError::SizeOverflow {
+                len: 1,
+                elem_size: requested,
+            })?;
         let half = self.half;
         let taken = half.taken.load(Relaxed);
         let grant_left = self.local.granted.get() - taken;
         let grant_left = if grant_left < need {
-            self.extend_grant(need - grant_left, requested)?
+            self.extend_grant(need - grant_left, layout, need)?
         } else {
             grant_left
         };
@@ -635,7 +742,7 @@ impl<'a> Lane<'a> {
             half.start.store(ptr.as_ptr(), Relaxed);
             half.cur.store(ptr.as_ptr().wrapping_add(size), Relaxed);
         }
-        // SAFETY: owner thread (a `Lane`), current frame.
+        // SAFETY: the claim holder (a `Lane`), current frame.
         let ptr = unsafe { half.try_bump(layout) };
         debug_assert!(
             ptr.is_some(),
@@ -647,8 +754,14 @@ impl<'a> Lane<'a> {
     /// The lane's grant is `short` bytes short of a block: take another
     /// batch of the frame's byte limit from the arena's shared counter (one
     /// atomic per batch, not per allocation). Returns the new grant left, or
-    /// the error for a request of `requested` bytes.
-    fn extend_grant(&self, short: usize, requested: usize) -> Result<usize, FrameAllocError> {
+    /// the error for a request of `layout` that needs a block of `need` bytes.
+    fn extend_grant(
+        &self,
+        short: usize,
+        layout: Layout,
+        need: usize,
+    ) -> Result<usize, FrameAllocError> {
+        let requested = layout.size();
         let half = self.half;
         let granted = self.local.granted.get();
         let grant_left = granted - half.taken.load(Relaxed);
@@ -664,6 +777,8 @@ impl<'a> Lane<'a> {
                 let in_block = half.cur.load(Relaxed).addr() - half.start.load(Relaxed).addr();
                 return Err(FrameAllocError::LimitExceeded {
                     requested,
+                    align: layout.align(),
+                    needed: need,
                     remaining: left + grant_left + in_block,
                     limit,
                     epoch: self.arena.epoch(),
@@ -1106,13 +1221,13 @@ impl<'a> Lane<'a> {
 
     /// Remember why an `Allocator` call failed (for `FrameVec`'s message).
     pub(crate) fn note_error(&self, err: FrameAllocError) {
-        // SAFETY: a `Lane` only exists on its lane's owner thread.
+        // SAFETY: a `Lane` only exists on the thread holding its lane's claim.
         unsafe { self.state.last_error.get() }.set(Some(err));
     }
 
     /// The last `Allocator` failure on this lane, taken.
     pub(crate) fn take_error(&self) -> Option<FrameAllocError> {
-        // SAFETY: a `Lane` only exists on its lane's owner thread.
+        // SAFETY: a `Lane` only exists on the thread holding its lane's claim.
         unsafe { self.state.last_error.get() }.take()
     }
 

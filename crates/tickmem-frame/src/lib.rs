@@ -12,13 +12,17 @@ mod config;
 mod error;
 mod handle;
 mod lane;
+mod lanes;
 mod owner;
 mod stats;
 mod vec;
 
 pub use alloc_api::FrameAlloc;
 pub use arena::FrameArena;
-pub use config::{DEFAULT_LANE_CAPACITY, DEFAULT_TRIM_AFTER_QUIET_FRAMES, FrameConfig};
+pub use config::{
+    DEFAULT_LANE_CAPACITY, DEFAULT_TRIM_AFTER_QUIET_FRAMES, FrameConfig, FrameConfigError,
+    MAX_LANE_CAPACITY,
+};
 pub use error::FrameAllocError;
 pub use handle::FrameHandle;
 pub use lane::Lane;

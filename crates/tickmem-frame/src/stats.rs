@@ -45,14 +45,14 @@ pub struct FrameStats {
     /// Bytes of chunk capacity the arena holds (both frame halves of every
     /// lane), without bumpalo's per-chunk footer.
     pub bytes_reserved: usize,
-    /// Lanes (threads that have allocated from the arena).
+    /// Lanes: the most threads that allocated within one frame.
     pub lanes: usize,
     /// Calls the arena has made to the global allocator, all of them for
     /// chunks: every chunk allocated (up front, when a lane grows, when a
     /// half is resized) and every chunk freed (on reset, resize and trim),
     /// counted as they happen (bumpalo's chunk growth is trapped through its
     /// allocation limit, so the arena sees each one). Not counted: the
-    /// one-time registration of a thread's lane (`thread_local`'s entry, the
+    /// one-time creation of a lane (its `LaneState` box, the
     /// lane's Tracy pool names) and the freeing of everything when the arena
     /// is dropped. A test checks this against `tickmem_track`'s counts.
     pub global_alloc_calls: u64,

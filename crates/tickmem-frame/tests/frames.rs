@@ -297,10 +297,10 @@ fn a_panicking_destructor_does_not_skip_or_repeat_the_others() {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| arena.begin_frame()));
     assert!(result.is_err());
     assert_eq!(drops.load(Ordering::Relaxed), 5);
-    // The frame did not advance; finishing it runs nothing twice.
-    assert_eq!(arena.epoch(), 1);
-    arena.begin_frame();
+    // The frame advanced and was fully reclaimed; the next runs nothing twice.
     assert_eq!(arena.epoch(), 2);
+    arena.begin_frame();
+    assert_eq!(arena.epoch(), 3);
     drop(arena);
     assert_eq!(drops.load(Ordering::Relaxed), 5);
 }
@@ -331,6 +331,8 @@ fn over_the_limit_try_alloc_reports_the_numbers() {
         err,
         FrameAllocError::LimitExceeded {
             requested: 500,
+            align: 1,
+            needed: 504,
             remaining: 400,
             limit: 1000,
             epoch: 0
@@ -653,4 +655,118 @@ fn alloc_copy_accepts_borrowed_data() {
     assert_eq!(*refs[1], "b");
     let slice = arena.alloc_slice_copy(&[owned[0].as_str(), owned[1].as_str()]);
     assert_eq!(slice, &["a", "b"]);
+}
+
+/// Issue 15, item 4: a refusal's message explains itself when the size alone
+/// does not (block rounding, alignment padding, a fragmented remainder).
+#[test]
+fn limit_messages_say_what_the_request_really_needed() {
+    #[repr(align(1048576))]
+    #[derive(Debug)]
+    struct Huge;
+    let arena = FrameArena::with_config(FrameConfig::default().frame_byte_limit(Some(1000)));
+    let err = arena.try_alloc(Huge).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "frame byte limit exceeded in frame 0: asked for 0 bytes aligned to 1048576, \
+         1000 of the 1000-byte limit left, but the request takes up to 1048568 bytes of the \
+         limit in one block (blocks are whole multiples of 8 bytes, with room to align the \
+         request to 1048576)"
+    );
+    assert!(matches!(
+        err,
+        FrameAllocError::LimitExceeded {
+            requested: 0,
+            align: 1048576,
+            needed: 1048568,
+            ..
+        }
+    ));
+
+    let arena = FrameArena::with_config(FrameConfig::default().frame_byte_limit(Some(7)));
+    assert_eq!(
+        arena.try_alloc(1u8).unwrap_err().to_string(),
+        "frame byte limit exceeded in frame 0: asked for 1 bytes, 7 of the 7-byte limit left, \
+         but the request takes up to 8 bytes of the limit in one block \
+         (blocks are whole multiples of 8 bytes)"
+    );
+
+    // Enough left in total, but part of it is the end of the lane's block:
+    // the lane takes a 256-byte batch (8 left in the pool) as one block,
+    // uses 248 bytes of it, and asks for 16.
+    let arena = FrameArena::with_config(
+        FrameConfig::default()
+            .lane_capacity(4096)
+            .frame_byte_limit(Some(264)),
+    );
+    arena.alloc_slice_copy(&[0u8; 248]);
+    let err = arena.try_alloc([0u64; 2]).unwrap_err();
+    let FrameAllocError::LimitExceeded {
+        requested,
+        needed,
+        remaining,
+        ..
+    } = err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!((requested, needed, remaining), (16, 16, 16), "{err}");
+    assert!(
+        err.to_string().ends_with(
+            "but not in one piece: part of it is the end of this thread's current block, \
+             too short for the request"
+        ),
+        "{err}"
+    );
+}
+
+/// Issue 15, item 3: an absurd lane capacity is refused with a clear
+/// message when the arena is made, and a `try_*` method never panics on a
+/// refused allocation.
+#[test]
+fn absurd_lane_capacities_are_refused_up_front() {
+    for capacity in [1usize << 40, usize::MAX] {
+        let config = FrameConfig::default().lane_capacity(capacity);
+        let err = FrameArena::try_with_config(config.clone()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "FrameConfig::lane_capacity of {capacity} bytes is over the maximum of \
+                 4294967296 bytes reserved up front per lane and frame half \
+                 (lanes grow past their capacity on demand)"
+            )
+        );
+        let panic = std::panic::catch_unwind(|| FrameArena::with_config(config)).unwrap_err();
+        assert_eq!(panic.downcast_ref::<String>(), Some(&err.to_string()));
+    }
+    assert!(
+        FrameArena::try_with_config(
+            FrameConfig::default().lane_capacity(tickmem_frame::MAX_LANE_CAPACITY)
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri stops at an allocation larger than the machine instead of returning null"
+)]
+fn try_methods_return_errors_for_impossible_sizes() {
+    let arena = FrameArena::with_config(FrameConfig::default().lane_capacity(0));
+    let too_big = isize::MAX as usize / 2;
+    assert!(matches!(
+        arena.try_alloc_slice_fill_with(too_big, |_| 0u8),
+        Err(FrameAllocError::OutOfMemory { .. })
+    ));
+    assert!(matches!(
+        arena.try_alloc_slice_fill_with(usize::MAX / 2, |_| 0u64),
+        Err(FrameAllocError::SizeOverflow { .. })
+    ));
+    let mut v = arena.vec::<u64>();
+    assert!(v.try_reserve(usize::MAX / 16).is_err());
+    assert!(v.try_reserve(too_big / 8).is_err());
+    // Still usable.
+    v.push(1);
+    assert_eq!(*arena.alloc(5u32), 5);
 }

@@ -18,7 +18,9 @@
 //! `--threads N` (worker threads for `par_iter` and AI jobs; with more than
 //! one the multi-threaded executor is used), `--warmup N`, `--plot PATH`,
 //! `--budget N` (tickmem mode: at most N global-allocator calls per tick
-//! after the warm-up; each overrun is printed as it happens).
+//! after the warm-up; each overrun is printed as it happens), `--soak N`
+//! (tickmem mode only, N ticks, resident memory and allocator calls checked
+//! at checkpoints; see `soak.rs`).
 //!
 //! With `--features attribution`, an overrun names the first call over the
 //! budget (system, thread, size, call stack), and each mode prints the
@@ -31,6 +33,7 @@
 mod baseline;
 mod plot;
 mod sim;
+mod soak;
 mod tickmem_mode;
 
 use std::io::{IsTerminal, Write};
@@ -77,10 +80,11 @@ struct Args {
     threads: usize,
     warmup: u32,
     budget: Option<u64>,
+    soak: Option<u64>,
 }
 
 const USAGE: &str = "usage: bullet_hell [--ticks N] [--bullets N] [--enemies N] [--seed N] \
-[--mode tickmem|baseline|both] [--csv PATH] [--plot PATH] [--threads N] [--warmup N] [--budget N]";
+[--mode tickmem|baseline|both] [--csv PATH] [--plot PATH] [--threads N] [--warmup N] [--budget N] [--soak N]";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -96,6 +100,7 @@ fn parse_args() -> Result<Args, String> {
         threads: 1,
         warmup: 60,
         budget: None,
+        soak: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -118,6 +123,7 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => a.threads = num(&value)? as usize,
             "--warmup" => a.warmup = num(&value)? as u32,
             "--budget" => a.budget = Some(num(&value)?),
+            "--soak" => a.soak = Some(num(&value)?),
             "--csv" => a.csv = Some(PathBuf::from(value)),
             "--plot" => a.plot = PathBuf::from(value),
             "--mode" => {
@@ -139,6 +145,15 @@ fn parse_args() -> Result<Args, String> {
         return Err(format!(
             "--ticks, --enemies and --threads must be at least 1\n{USAGE}"
         ));
+    }
+    if let Some(soak) = a.soak {
+        if u64::from(a.warmup) >= soak {
+            return Err(format!(
+                "--warmup ({}) must be below --soak ({soak})\n{USAGE}",
+                a.warmup
+            ));
+        }
+        return Ok(a);
     }
     if a.warmup >= a.ticks {
         return Err(format!(
@@ -256,6 +271,10 @@ fn run_mode(mode: Mode, args: &Args) -> Run {
         let t0 = Instant::now();
         schedule.run(&mut world);
         let dt = t0.elapsed();
+        // What `App::update` does after each update: without it bevy's
+        // removed-component buffers grow for the whole run (the soak found
+        // it). Not part of the timed tick; its allocator calls count.
+        world.clear_trackers();
         let after = tickmem::track::global_stats();
         run.tick_us.push(dt.as_secs_f64() * 1e6);
         run.allocs.push(after.calls() - before.calls());
@@ -385,6 +404,9 @@ fn main() {
         }
     };
     ComputeTaskPool::get_or_init(|| TaskPoolBuilder::new().num_threads(args.threads).build());
+    if let Some(ticks) = args.soak {
+        soak::run(&args, ticks);
+    }
     println!(
         "bullet_hell: {} ticks, {} bullets/tick from {} enemies, seed {:#x}, {} worker thread(s), {} executor, warm-up {} ticks",
         args.ticks,

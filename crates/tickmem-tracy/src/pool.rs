@@ -122,11 +122,17 @@ impl PoolState {
 
 /// Announce the live blocks of every pool that has not announced them in
 /// generation `g` yet.
+///
+/// Allocates nothing: it runs at a frame mark, inside the frame boundary of a
+/// game whose allocation budget is typically 0, and a viewer connecting must
+/// not make tickmem itself overrun it. So the registry is walked under its
+/// lock instead of being copied. Lock order: `POOLS`, then a pool's state.
+/// Nothing that holds a pool's state takes `POOLS` (creating a pool takes
+/// only `POOLS`, under the name table's lock, and no pool's state), so a
+/// pool created meanwhile merely waits for the walk to end.
 pub(crate) fn announce_all(g: u64) {
-    // Copy the list: announcing takes each pool's lock, and a pool created
-    // meanwhile (which takes `POOLS`) must not wait on us.
-    let pools: Vec<&'static PoolState> = lock(&POOLS).clone();
-    for pool in pools {
+    let pools = lock(&POOLS);
+    for pool in pools.iter() {
         let mut inner = pool.inner();
         if inner.announced != g {
             pool.announce(&mut inner, g);

@@ -9,8 +9,8 @@ use std::ptr::{self, NonNull};
 use allocator_api2::alloc::{AllocError, Allocator};
 use bumpalo::Bump;
 
-use crate::ScratchVec;
 use crate::state::{DropEntry, Level, LevelPtr};
+use crate::vec::{ScratchAlloc, ScratchVec};
 
 /// One scope of this thread's scratch arena, handed to the closure of
 /// [`with`](crate::with). Everything allocated through it lives until the
@@ -203,6 +203,14 @@ pub struct ScratchAllocError {
 
 impl fmt::Display for ScratchAllocError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.requested > isize::MAX as usize {
+            return write!(
+                f,
+                "scratch allocation of {} bytes (align {}) failed: larger than isize::MAX bytes \
+                 (the scope had already used {} bytes)",
+                self.requested, self.align, self.in_use
+            );
+        }
         write!(
             f,
             "scratch allocation of {} bytes (align {}) failed: the global allocator \
@@ -259,7 +267,7 @@ unsafe fn drop_slice<T>(entry: NonNull<DropEntry>) {
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn alloc_failed(err: ScratchAllocError) -> ! {
+pub(crate) fn alloc_failed(err: ScratchAllocError) -> ! {
     panic!("tickmem-scratch: {err}")
 }
 
@@ -593,7 +601,7 @@ impl<'env> Scratch<'env> {
     /// ```
     #[inline]
     pub fn vec<T>(&self) -> ScratchVec<'_, T> {
-        ScratchVec::new_in(self.bump())
+        ScratchVec::new_in(ScratchAlloc::new(self.level()))
     }
 
     /// A growable vector in the scope with room for `capacity` elements.
@@ -607,7 +615,7 @@ impl<'env> Scratch<'env> {
     /// ```
     #[inline]
     pub fn vec_with_capacity<T>(&self, capacity: usize) -> ScratchVec<'_, T> {
-        ScratchVec::with_capacity_in(capacity, self.bump())
+        ScratchVec::with_capacity_in(capacity, ScratchAlloc::new(self.level()))
     }
 
     /// This scope as an [`allocator_api2`] allocator (the same as `self`:

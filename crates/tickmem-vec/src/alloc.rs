@@ -26,8 +26,10 @@ use allocator_api2::alloc::Allocator;
 ///   [`into_iter`](IntoIterator::into_iter)): the elements stay valid for
 ///   `'a`, on any thread.
 /// * Dropping the handle does nothing that those blocks depend on (a vector
-///   that leaves its buffer behind forgets its allocator handle).
-pub unsafe trait ArenaAlloc<'a>: Allocator + 'a {
+///   that leaves its buffer behind forgets its allocator handle), and a
+///   clone is the same allocator (blocks of one may be given to the other).
+///   Handles are meant to be `Copy`.
+pub unsafe trait ArenaAlloc<'a>: Allocator + Clone + 'a {
     /// Why a growing call failed.
     type Error: fmt::Debug + fmt::Display;
 

@@ -85,6 +85,7 @@ impl<'a, T, A: ArenaAlloc<'a>> ArenaVec<'a, T, A> {
     /// let v = tickmem_frame::FrameVec::<u64>::with_capacity_in(10, arena.allocator());
     /// assert!(v.capacity() >= 10 && v.is_empty());
     /// ```
+    #[inline]
     #[track_caller]
     pub fn with_capacity_in(capacity: usize, alloc: A) -> Self {
         let mut v = Self::new_in(alloc);
@@ -147,16 +148,11 @@ impl<'a, T, A: ArenaAlloc<'a>> ArenaVec<'a, T, A> {
     #[track_caller]
     pub fn push(&mut self, value: T) {
         if let Err(value) = self.inner.push_within_capacity(value) {
-            self.push_grow(value);
+            self.reserve(1);
+            if self.inner.push_within_capacity(value).is_err() {
+                unreachable!("room was reserved");
+            }
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn push_grow(&mut self, value: T) {
-        self.reserve(1);
-        self.inner.push(value);
     }
 
     /// Remove and return the last element.
@@ -288,6 +284,7 @@ impl<'a, T, A: ArenaAlloc<'a>> ArenaVec<'a, T, A> {
     /// v.reserve(10);
     /// assert!(v.capacity() >= 10);
     /// ```
+    #[inline]
     #[track_caller]
     pub fn reserve(&mut self, additional: usize) {
         if let Err(err) = self.try_reserve(additional) {
@@ -306,21 +303,19 @@ impl<'a, T, A: ArenaAlloc<'a>> ArenaVec<'a, T, A> {
     /// let err = v.try_reserve(100).unwrap_err();
     /// assert_eq!(err.requested(), 800);
     /// ```
+    #[inline]
     pub fn try_reserve(&mut self, additional: usize) -> Result<(), A::Error> {
         if self.inner.capacity() - self.inner.len() >= additional {
             return Ok(());
         }
-        let alloc = self.inner.allocator();
-        alloc.clear_error();
-        self.inner.try_reserve(additional).map_err(|_| {
-            let alloc = self.inner.allocator();
-            alloc.take_error().unwrap_or_else(|| {
-                alloc.capacity_overflow(
-                    self.inner.len().saturating_add(additional),
-                    Layout::new::<T>(),
-                )
-            })
-        })
+        // The growth code is out of line and gets the vector by value, not
+        // `&mut self`: a vector whose address escaped could not keep its
+        // length in a register in the caller's `push` loop (2x slower).
+        let empty = Inner::new_in(self.inner.allocator().clone());
+        let inner = mem::replace(&mut self.inner, empty);
+        let (inner, grown) = grow(inner, additional);
+        self.inner = inner;
+        grown
     }
 
     /// The elements as a slice.
@@ -392,6 +387,24 @@ impl<'a, T, A: ArenaAlloc<'a>> ArenaVec<'a, T, A> {
         }
         self.inner.leak()
     }
+}
+
+/// `try_reserve`'s slow path: grow `inner` for `additional` more elements
+/// (it never panics by itself; on failure `inner` is unchanged).
+#[cold]
+#[inline(never)]
+fn grow<'a, T, A: ArenaAlloc<'a>>(
+    mut inner: Inner<T, A>,
+    additional: usize,
+) -> (Inner<T, A>, Result<(), A::Error>) {
+    inner.allocator().clear_error();
+    let grown = inner.try_reserve(additional).map_err(|_| {
+        let alloc = inner.allocator();
+        alloc.take_error().unwrap_or_else(|| {
+            alloc.capacity_overflow(inner.len().saturating_add(additional), Layout::new::<T>())
+        })
+    });
+    (inner, grown)
 }
 
 impl<'a, T: Clone, A: ArenaAlloc<'a>> ArenaVec<'a, T, A> {

@@ -29,6 +29,7 @@ mod order;
 #[cfg(feature = "bevy_app")]
 mod plugin;
 mod resources;
+mod retained;
 pub mod testing;
 
 #[cfg(feature = "attribution")]
@@ -43,5 +44,9 @@ pub use order::TickmemSet;
 pub use plugin::{TickmemAppExt, TickmemFrameStart, TickmemPlugin};
 pub use resources::{
     AllocBudget, BudgetOverrun, Frame, FrameMemory, MemoryStats, ObjectPool, Offender,
-    OffenderCall, PoolKind, PoolStats, SystemAllocStats, TickmemConfig,
+    OffenderCall, PoolKind, PoolStats, RetainedStats, SystemAllocStats, TickmemConfig,
+};
+pub use retained::{
+    Cleared, DEFAULT_RETAIN_QUIET_TICKS, Kept, RetainMode, RetainPolicy, Retained, RetainedBuffer,
+    Retainer,
 };

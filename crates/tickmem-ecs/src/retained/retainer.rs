@@ -7,13 +7,16 @@ use super::buffer::RetainedBuffer;
 /// When a retained buffer gives memory back: after
 /// [`quiet_ticks`](Self::quiet_ticks) ticks in a row in which it used at
 /// most half its capacity, it shrinks once, to twice the most it used in
-/// those ticks (never below [`min_capacity`](Self::min_capacity)).
+/// those ticks (never below [`min_capacity`](Self::min_capacity)), if that
+/// gives back at least a quarter of the capacity.
 ///
 /// That is hysteresis: a load that stays between half the capacity and the
 /// capacity never shrinks it (and so never regrows it); a one-off spike is
 /// given back once, `quiet_ticks` ticks later; a load that falls for good
-/// is followed down in one step. Bevy's rule of thumb (bevy #2850, #23775):
-/// halve when usage stays under half the capacity for a while.
+/// is followed down in one step; a load that wobbles by less than a quarter
+/// after a shrink does not shrink it again. Bevy's rule of thumb (bevy
+/// #2850, #23775): halve when usage stays under half the capacity for a
+/// while.
 ///
 /// Only ticks in which the system ran count (a system in `FixedUpdate` may
 /// skip ticks).
@@ -250,7 +253,7 @@ impl<C: RetainedBuffer> Retainer<C> {
                 .max(self.tick_peak)
                 .saturating_mul(2)
                 .max(self.policy.min_capacity);
-            if target < capacity {
+            if gives_back_enough(target, capacity) {
                 self.buf.shrink_to(target);
                 shrank = self.buf.capacity() < capacity;
                 self.shrinks += u64::from(shrank);
@@ -263,6 +266,13 @@ impl<C: RetainedBuffer> Retainer<C> {
         self.capacity_after = self.buf.capacity();
         shrank
     }
+}
+
+/// A shrink from `capacity` to `target` is worth its reallocation when it
+/// gives back at least a quarter (so a load that wobbles a little after a
+/// shrink does not shrink it again and again).
+fn gives_back_enough(target: usize, capacity: usize) -> bool {
+    target.saturating_mul(4) <= capacity.saturating_mul(3) && target < capacity
 }
 
 /// A tick that used `peak` elements of `capacity` is quiet when that is at

@@ -374,7 +374,12 @@ pub(crate) fn publish(world: &mut World) {
         let plots = match plots {
             Some(plots) => Some(plots),
             None => e.system.get().map(|system| {
-                let base = format!("tickmem/retained/{system}/{}", e.buffer);
+                // Without system names, the buffer's registration number.
+                let base = if system.is_empty() {
+                    format!("tickmem/retained/#{i}/{}", e.buffer)
+                } else {
+                    format!("tickmem/retained/{system}/{}", e.buffer)
+                };
                 let plots = (
                     Plot::new(format!("{base}/reserved"), PlotFormat::Memory),
                     Plot::new(format!("{base}/in_use"), PlotFormat::Memory),

@@ -18,6 +18,15 @@
 //! [`BudgetOverrun`]: crate::BudgetOverrun
 //! [`MemoryStats::systems`]: crate::MemoryStats::systems
 //! [`testing::assert_allocation_free`]: crate::testing::assert_allocation_free
+//! [`Retained<C>`]: crate::Retained
+//! [`Retainer<C>`]: crate::Retainer
+//! [`RetainPolicy::quiet_ticks`]: crate::RetainPolicy::quiet_ticks
+//! [`RetainPolicy::min_capacity`]: crate::RetainPolicy::min_capacity
+//! [`RetainedBuffer`]: crate::RetainedBuffer
+//! [`Cleared`]: crate::Cleared
+//! [`Kept`]: crate::Kept
+//! [`MemoryStats::retained`]: crate::MemoryStats::retained
+//! [`TickmemConfig::retained`]: crate::TickmemConfig::retained
 #![warn(missing_docs)]
 
 #[cfg(feature = "attribution")]

@@ -242,13 +242,98 @@ fn fires(step: u64, id: u32) -> bool {
     u64::from(id) % 10 == step % 10
 }
 
+// The bodies both modes share, over whatever buffer each mode uses.
+
+/// Broadphase: each ship's cell into `cells`, sorted; ships sharing a cell.
+fn broadphase<B>(cells: &mut B, ships: &Query<&Pos, With<Ship>>, tally: &mut Tally)
+where
+    B: Extend<(u32, u32)> + AsMut<[(u32, u32)]>,
+{
+    cells.extend(ships.iter().map(|p| (cell_of(p), 0u32)));
+    cells.as_mut().sort_unstable();
+    tally.contacts += count_contacts(cells.as_mut());
+}
+
+/// The shots to fire this step, each handed to `spawn`.
+fn fire(
+    ships: &Query<(&Ship, &Pos, &Vel)>,
+    clock: &Clock,
+    tally: &mut Tally,
+    mut spawn: impl FnMut((Shot, Pos, Vel)),
+) {
+    for (ship, p, v) in ships {
+        if fires(clock.fixed_steps, ship.id) {
+            spawn((Shot { ttl: SHOT_TTL }, *p, Vel(v.0 * 3.0, v.1 * 3.0)));
+            tally.fired += 1;
+        }
+    }
+}
+
+/// Move and age the shots; the expired ones are handed to `expire`.
+fn age_shots(q: &mut Query<(Entity, &mut Shot, &mut Pos, &Vel)>, mut expire: impl FnMut(Entity)) {
+    let dt = (1.0 / FIXED_HZ) as f32;
+    for (e, mut shot, mut p, v) in q {
+        shot.ttl -= 1;
+        p.0 += v.0 * dt;
+        p.1 += v.1 * dt;
+        if shot.ttl == 0 {
+            expire(e);
+        }
+    }
+}
+
+/// Ship positions by id into `by_id`, the pairs in range into `pairs`,
+/// then cargo trades between the first pairs.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a system's parameters, passed on"
+)]
+fn target_and_trade<B, P>(
+    by_id: &mut B,
+    pairs: &mut P,
+    ships: &mut Query<(Entity, &Ship, &mut Cargo)>,
+    positions: &Query<(&Ship, &Pos)>,
+    index: &ShipIndex,
+    clock: &Clock,
+    tally: &mut Tally,
+) where
+    B: Extend<(u32, Pos)> + AsMut<[(u32, Pos)]>,
+    P: Extend<(u32, u32)> + AsRef<[(u32, u32)]>,
+{
+    by_id.extend(positions.iter().map(|(s, p)| (s.id, *p)));
+    by_id.as_mut().sort_unstable_by_key(|s| s.0);
+    pairs_in_range(by_id.as_mut(), clock.burst, pairs);
+    let pairs = pairs.as_ref();
+    tally.pairs += pairs.len() as u64;
+    tally.max_pairs = tally.max_pairs.max(pairs.len());
+    tally.trades += trade(pairs, ships, &index.0);
+}
+
+/// The draw list: ships and shots by depth, sorted, digested.
+fn render_extract<B>(
+    draw: &mut B,
+    ships: &Query<(&Ship, &Pos)>,
+    shots: &Query<&Pos, With<Shot>>,
+    tally: &mut Tally,
+) where
+    B: Extend<(u32, u32)> + AsMut<[(u32, u32)]>,
+{
+    draw.extend(ships.iter().map(|(s, p)| (p.1 as u32, s.id)));
+    draw.extend(shots.iter().map(|p| (p.1 as u32, u32::MAX)));
+    let draw = draw.as_mut();
+    draw.sort_unstable();
+    tally.drawn += draw.len() as u64;
+    tally.draw_sum = tally.draw_sum.wrapping_add(draw_digest(draw));
+}
+
 // --- tickmem mode -------------------------------------------------------------
 
 fn broadphase_tickmem(frame: Frame, ships: Query<&Pos, With<Ship>>, mut tally: ResMut<Tally>) {
-    let mut cells = frame.vec_with_capacity(SHIPS as usize);
-    cells.extend(ships.iter().map(|p| (cell_of(p), 0u32)));
-    cells.sort_unstable();
-    tally.contacts += count_contacts(&cells);
+    broadphase(
+        &mut frame.vec_with_capacity(SHIPS as usize),
+        &ships,
+        &mut tally,
+    );
 }
 
 fn fire_tickmem(
@@ -257,27 +342,16 @@ fn fire_tickmem(
     clock: Res<Clock>,
     mut tally: ResMut<Tally>,
 ) {
-    for (ship, p, v) in &ships {
-        if fires(clock.fixed_steps, ship.id) {
-            shots.acquire_typed((Shot { ttl: SHOT_TTL }, *p, Vel(v.0 * 3.0, v.1 * 3.0)));
-            tally.fired += 1;
-        }
-    }
+    fire(&ships, &clock, &mut tally, |shot| {
+        shots.acquire_typed(shot);
+    });
 }
 
 fn age_shots_tickmem(
     mut shots: PoolCommands<Shot>,
     mut q: Query<(Entity, &mut Shot, &mut Pos, &Vel)>,
 ) {
-    let dt = (1.0 / FIXED_HZ) as f32;
-    for (e, mut shot, mut p, v) in &mut q {
-        shot.ttl -= 1;
-        p.0 += v.0 * dt;
-        p.1 += v.1 * dt;
-        if shot.ttl == 0 {
-            shots.release(e);
-        }
-    }
+    age_shots(&mut q, |e| shots.release(e));
 }
 
 fn targeting_tickmem(
@@ -293,12 +367,15 @@ fn targeting_tickmem(
     // seconds (120 quiet ticks) after it.
     pairs.set_policy(RetainPolicy::default().with_min_capacity(512));
     let mut by_id = frame.vec_with_capacity(SHIPS as usize);
-    by_id.extend(positions.iter().map(|(s, p)| (s.id, *p)));
-    by_id.sort_unstable_by_key(|s| s.0);
-    pairs_in_range(&by_id, clock.burst, &mut *pairs);
-    tally.pairs += pairs.len() as u64;
-    tally.max_pairs = tally.max_pairs.max(pairs.len());
-    tally.trades += trade(&pairs, &mut ships, &index.0);
+    target_and_trade(
+        &mut by_id,
+        &mut *pairs,
+        &mut ships,
+        &positions,
+        &index,
+        &clock,
+        &mut tally,
+    );
 }
 
 fn render_extract_tickmem(
@@ -308,11 +385,17 @@ fn render_extract_tickmem(
     mut tally: ResMut<Tally>,
 ) {
     let mut draw = frame.vec_with_capacity(SHIPS as usize * 8);
-    draw.extend(ships.iter().map(|(s, p)| (p.1 as u32, s.id)));
-    draw.extend(shots.iter().map(|p| (p.1 as u32, u32::MAX)));
-    draw.sort_unstable();
-    tally.drawn += draw.len() as u64;
-    tally.draw_sum = tally.draw_sum.wrapping_add(draw_digest(&draw));
+    render_extract(&mut draw, &ships, &shots, &mut tally);
+}
+
+/// A simulated second has passed since the last report (and reports are
+/// printed).
+fn report_due(clock: &mut Clock, quiet: &Quiet) -> bool {
+    if clock.now < clock.next_report {
+        return false;
+    }
+    clock.next_report += 1.0;
+    !quiet.0
 }
 
 fn report_tickmem(
@@ -321,11 +404,7 @@ fn report_tickmem(
     tally: Res<Tally>,
     quiet: Res<Quiet>,
 ) {
-    if clock.now < clock.next_report {
-        return;
-    }
-    clock.next_report += 1.0;
-    if quiet.0 {
+    if !report_due(&mut clock, &quiet) {
         return;
     }
     let shots = stats.pool("Shot").map_or((0, 0), |p| (p.live, p.free));
@@ -366,9 +445,7 @@ fn broadphase_baseline(
     mut tally: ResMut<Tally>,
 ) {
     cells.clear();
-    cells.extend(ships.iter().map(|p| (cell_of(p), 0u32)));
-    cells.sort_unstable();
-    tally.contacts += count_contacts(&cells);
+    broadphase(&mut *cells, &ships, &mut tally);
 }
 
 fn fire_baseline(
@@ -377,24 +454,13 @@ fn fire_baseline(
     clock: Res<Clock>,
     mut tally: ResMut<Tally>,
 ) {
-    for (ship, p, v) in &ships {
-        if fires(clock.fixed_steps, ship.id) {
-            commands.spawn((Shot { ttl: SHOT_TTL }, *p, Vel(v.0 * 3.0, v.1 * 3.0)));
-            tally.fired += 1;
-        }
-    }
+    fire(&ships, &clock, &mut tally, |shot| {
+        commands.spawn(shot);
+    });
 }
 
 fn age_shots_baseline(mut commands: Commands, mut q: Query<(Entity, &mut Shot, &mut Pos, &Vel)>) {
-    let dt = (1.0 / FIXED_HZ) as f32;
-    for (e, mut shot, mut p, v) in &mut q {
-        shot.ttl -= 1;
-        p.0 += v.0 * dt;
-        p.1 += v.1 * dt;
-        if shot.ttl == 0 {
-            commands.entity(e).despawn();
-        }
-    }
+    age_shots(&mut q, |e| commands.entity(e).despawn());
 }
 
 #[allow(clippy::too_many_arguments, reason = "a bevy system's parameters")]
@@ -409,12 +475,15 @@ fn targeting_baseline(
 ) {
     pairs.clear();
     by_id.clear();
-    by_id.extend(positions.iter().map(|(s, p)| (s.id, *p)));
-    by_id.sort_unstable_by_key(|s| s.0);
-    pairs_in_range(&by_id, clock.burst, &mut *pairs);
-    tally.pairs += pairs.len() as u64;
-    tally.max_pairs = tally.max_pairs.max(pairs.len());
-    tally.trades += trade(&pairs, &mut ships, &index.0);
+    target_and_trade(
+        &mut *by_id,
+        &mut *pairs,
+        &mut ships,
+        &positions,
+        &index,
+        &clock,
+        &mut tally,
+    );
 }
 
 fn render_extract_baseline(
@@ -424,11 +493,7 @@ fn render_extract_baseline(
     mut tally: ResMut<Tally>,
 ) {
     draw.clear();
-    draw.extend(ships.iter().map(|(s, p)| (p.1 as u32, s.id)));
-    draw.extend(shots.iter().map(|p| (p.1 as u32, u32::MAX)));
-    draw.sort_unstable();
-    tally.drawn += draw.len() as u64;
-    tally.draw_sum = tally.draw_sum.wrapping_add(draw_digest(&draw));
+    render_extract(&mut *draw, &ships, &shots, &mut tally);
 }
 
 fn report_baseline(
@@ -437,11 +502,7 @@ fn report_baseline(
     tally: Res<Tally>,
     quiet: Res<Quiet>,
 ) {
-    if clock.now < clock.next_report {
-        return;
-    }
-    clock.next_report += 1.0;
-    if quiet.0 {
+    if !report_due(&mut clock, &quiet) {
         return;
     }
     println!(

@@ -307,6 +307,12 @@ impl<'env> Scratch<'env> {
         &self.level().bump
     }
 
+    /// This scope's allocator handle (what a `ScratchVec` grows with).
+    #[inline(always)]
+    fn handle(&self) -> ScratchAlloc<'_> {
+        ScratchAlloc::new(self.level())
+    }
+
     fn error(&self, layout: Layout) -> ScratchAllocError {
         ScratchAllocError {
             requested: layout.size(),
@@ -601,7 +607,7 @@ impl<'env> Scratch<'env> {
     /// ```
     #[inline]
     pub fn vec<T>(&self) -> ScratchVec<'_, T> {
-        ScratchVec::new_in(ScratchAlloc::new(self.level()))
+        ScratchVec::new_in(self.handle())
     }
 
     /// A growable vector in the scope with room for `capacity` elements.
@@ -615,7 +621,7 @@ impl<'env> Scratch<'env> {
     /// ```
     #[inline]
     pub fn vec_with_capacity<T>(&self, capacity: usize) -> ScratchVec<'_, T> {
-        ScratchVec::with_capacity_in(capacity, ScratchAlloc::new(self.level()))
+        ScratchVec::with_capacity_in(capacity, self.handle())
     }
 
     /// This scope as an [`allocator_api2`] allocator (the same as `self`:
@@ -637,27 +643,23 @@ impl<'env> Scratch<'env> {
     }
 }
 
-// SAFETY: every method forwards to `&Bump`'s `Allocator` impl for this
-// scope's level, unchanged. Blocks stay valid until they are deallocated or
-// the scope exits; the scope cannot exit while the `&Scratch` (and so any
-// collection using it) is alive, because the `&Scratch` borrows the scope's
-// `Scratch`, which is dropped only after the closure has returned.
+// SAFETY: every method forwards to this scope's `ScratchAlloc` (the level's
+// `&Bump`), unchanged; `ScratchAlloc`'s SAFETY note applies. Blocks stay
+// valid until they are deallocated or the scope exits; the scope cannot exit
+// while the `&Scratch` (and so any collection using it) is alive, because
+// the `&Scratch` borrows the scope's `Scratch`, which is dropped only after
+// the closure has returned. Every `ScratchAlloc` of the scope is the same
+// allocator, so blocks may be given to any of them.
 unsafe impl Allocator for &Scratch<'_> {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        self.bump().allocate(layout)
-    }
-
-    #[inline]
-    fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        self.bump().allocate_zeroed(layout)
+        self.handle().allocate(layout)
     }
 
     #[inline]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        // SAFETY: the caller's contract (`ptr` allocated by this allocator,
-        // that is by this level's `Bump`, with `layout`) is the `Bump`'s.
-        unsafe { self.bump().deallocate(ptr, layout) }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.handle().deallocate(ptr, layout) }
     }
 
     #[inline]
@@ -667,19 +669,8 @@ unsafe impl Allocator for &Scratch<'_> {
         old_layout: Layout,
         new_layout: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: as for `deallocate`.
-        unsafe { self.bump().grow(ptr, old_layout, new_layout) }
-    }
-
-    #[inline]
-    unsafe fn grow_zeroed(
-        &self,
-        ptr: NonNull<u8>,
-        old_layout: Layout,
-        new_layout: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: as for `deallocate`.
-        unsafe { self.bump().grow_zeroed(ptr, old_layout, new_layout) }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.handle().grow(ptr, old_layout, new_layout) }
     }
 
     #[inline]
@@ -689,8 +680,8 @@ unsafe impl Allocator for &Scratch<'_> {
         old_layout: Layout,
         new_layout: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: as for `deallocate`.
-        unsafe { self.bump().shrink(ptr, old_layout, new_layout) }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.handle().shrink(ptr, old_layout, new_layout) }
     }
 }
 

@@ -51,57 +51,55 @@ pub trait RetainedBuffer: Send + 'static {
     fn used_bytes(&self) -> usize;
 }
 
-impl<T: Send + 'static> RetainedBuffer for Vec<T> {
-    fn len(&self) -> usize {
-        self.len()
-    }
+/// Implements `RetainedBuffer` for a std-like collection of `$elem`s whose
+/// heap block is `$heap` bytes (`$heap` is a closure of `&Self`).
+macro_rules! buffer {
+    (
+        $(#[$doc:meta])*
+        impl<$($g:ident),*> for $ty:ty, element $elem:ty, heap $heap:expr,
+        where $($bounds:tt)*
+    ) => {
+        $(#[$doc])*
+        impl<$($g),*> RetainedBuffer for $ty
+        where
+            $($bounds)*
+        {
+            fn len(&self) -> usize {
+                self.len()
+            }
 
-    fn capacity(&self) -> usize {
-        self.capacity()
-    }
+            fn capacity(&self) -> usize {
+                self.capacity()
+            }
 
-    fn clear(&mut self) {
-        self.clear();
-    }
+            fn clear(&mut self) {
+                self.clear();
+            }
 
-    fn shrink_to(&mut self, min_capacity: usize) {
-        self.shrink_to(min_capacity);
-    }
+            fn shrink_to(&mut self, min_capacity: usize) {
+                self.shrink_to(min_capacity);
+            }
 
-    fn heap_bytes(&self) -> usize {
-        self.capacity() * size_of::<T>()
-    }
+            fn heap_bytes(&self) -> usize {
+                let heap: fn(&Self) -> usize = $heap;
+                heap(self)
+            }
 
-    fn used_bytes(&self) -> usize {
-        self.len() * size_of::<T>()
-    }
+            fn used_bytes(&self) -> usize {
+                self.len() * size_of::<$elem>()
+            }
+        }
+    };
 }
 
-impl<T: Send + 'static> RetainedBuffer for VecDeque<T> {
-    fn len(&self) -> usize {
-        self.len()
-    }
-
-    fn capacity(&self) -> usize {
-        self.capacity()
-    }
-
-    fn clear(&mut self) {
-        self.clear();
-    }
-
-    fn shrink_to(&mut self, min_capacity: usize) {
-        self.shrink_to(min_capacity);
-    }
-
-    fn heap_bytes(&self) -> usize {
-        self.capacity() * size_of::<T>()
-    }
-
-    fn used_bytes(&self) -> usize {
-        self.len() * size_of::<T>()
-    }
-}
+buffer!(
+    impl<T> for Vec<T>, element T, heap |v| v.capacity() * size_of::<T>(),
+    where T: Send + 'static
+);
+buffer!(
+    impl<T> for VecDeque<T>, element T, heap |v| v.capacity() * size_of::<T>(),
+    where T: Send + 'static
+);
 
 /// Inline up to `A::size()` elements, on the heap beyond: `heap_bytes` is 0
 /// while it is inline, and shrinking to at most the inline capacity moves
@@ -143,58 +141,25 @@ where
     }
 }
 
-/// Implements `RetainedBuffer` for a hashbrown-based map or set type.
-macro_rules! hash_table_buffer {
-    ($(#[$doc:meta])* impl<$($g:ident),*> for $ty:ty, element $elem:ty, where $($bounds:tt)*) => {
-        $(#[$doc])*
-        impl<$($g),*> RetainedBuffer for $ty
-        where
-            $($bounds)*
-        {
-            fn len(&self) -> usize {
-                self.len()
-            }
-
-            fn capacity(&self) -> usize {
-                self.capacity()
-            }
-
-            fn clear(&mut self) {
-                self.clear();
-            }
-
-            fn shrink_to(&mut self, min_capacity: usize) {
-                self.shrink_to(min_capacity);
-            }
-
-            fn heap_bytes(&self) -> usize {
-                self.allocation_size()
-            }
-
-            fn used_bytes(&self) -> usize {
-                self.len() * size_of::<$elem>()
-            }
-        }
-    };
-}
-
-hash_table_buffer!(
+buffer!(
     /// `heap_bytes` is the table's allocation (buckets and control bytes).
-    impl<K, V, S> for hashbrown::HashMap<K, V, S>, element (K, V),
+    impl<K, V, S> for hashbrown::HashMap<K, V, S>, element (K, V), heap |m| m.allocation_size(),
     where K: Eq + Hash + Send + 'static, V: Send + 'static, S: BuildHasher + Send + 'static
 );
-hash_table_buffer!(
+buffer!(
     /// `heap_bytes` is the table's allocation (buckets and control bytes).
-    impl<T, S> for hashbrown::HashSet<T, S>, element T,
+    impl<T, S> for hashbrown::HashSet<T, S>, element T, heap |s| s.allocation_size(),
     where T: Eq + Hash + Send + 'static, S: BuildHasher + Send + 'static
 );
-hash_table_buffer!(
-    /// bevy's `HashMap` (`bevy::platform::collections::HashMap`).
-    impl<K, V, S> for bevy_platform::collections::HashMap<K, V, S>, element (K, V),
+buffer!(
+    /// bevy's `HashMap` (`bevy::platform::collections::HashMap`); `heap_bytes`
+    /// is the table's allocation.
+    impl<K, V, S> for bevy_platform::collections::HashMap<K, V, S>, element (K, V), heap |m| m.allocation_size(),
     where K: Eq + Hash + Send + 'static, V: Send + 'static, S: BuildHasher + Send + 'static
 );
-hash_table_buffer!(
-    /// bevy's `HashSet` (`bevy::platform::collections::HashSet`).
-    impl<T, S> for bevy_platform::collections::HashSet<T, S>, element T,
+buffer!(
+    /// bevy's `HashSet` (`bevy::platform::collections::HashSet`); `heap_bytes`
+    /// is the table's allocation.
+    impl<T, S> for bevy_platform::collections::HashSet<T, S>, element T, heap |s| s.allocation_size(),
     where T: Eq + Hash + Send + 'static, S: BuildHasher + Send + 'static
 );

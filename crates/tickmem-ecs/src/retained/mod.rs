@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use bevy_ecs::resource::Resource;
 use bevy_ecs::system::{Local, Res, SystemName, SystemParam};
 use bevy_ecs::world::{FromWorld, World};
+use smallvec::SmallVec;
 use tickmem_tracy::{Plot, PlotFormat};
 
 pub use buffer::RetainedBuffer;
@@ -245,10 +246,7 @@ impl<C: RetainedBuffer + Default, M: RetainMode> FromWorld for RetainedState<C, 
         world
             .get_resource_or_init::<RetainedRegistry>()
             .entries
-            .push(Registered {
-                entry: entry.clone(),
-                plots: None,
-            });
+            .push(entry.clone());
         RetainedState {
             retainer: Retainer::new(policy),
             entry,
@@ -264,6 +262,9 @@ impl<C: RetainedBuffer + Default, M: RetainMode> FromWorld for RetainedState<C, 
 struct RetainedEntry {
     system: OnceLock<String>,
     buffer: String,
+    /// `(reserved, in_use)` plots, made by the frame boundary once the
+    /// system's name is known.
+    plots: OnceLock<(Plot, Plot)>,
     len: AtomicUsize,
     capacity: AtomicUsize,
     bytes_in_use: AtomicUsize,
@@ -277,6 +278,7 @@ impl RetainedEntry {
         RetainedEntry {
             system: OnceLock::new(),
             buffer,
+            plots: OnceLock::new(),
             len: AtomicUsize::new(0),
             capacity: AtomicUsize::new(0),
             bytes_in_use: AtomicUsize::new(0),
@@ -310,14 +312,13 @@ impl RetainedEntry {
 /// Every [`Retained`] buffer of the world, for [`MemoryStats::retained`].
 #[derive(Resource, Default)]
 pub(crate) struct RetainedRegistry {
-    entries: Vec<Registered>,
+    entries: Vec<Arc<RetainedEntry>>,
 }
 
-struct Registered {
-    entry: Arc<RetainedEntry>,
-    /// `(reserved, in_use)` plots, made once the system's name is known.
-    plots: Option<(Plot, Plot)>,
-}
+/// Entries read per resource lookup in [`publish`]: a batch lives on the
+/// stack (a `SmallVec` that never spills), so a world with up to this many
+/// buffers costs two resource lookups per tick.
+const BATCH: usize = 16;
 
 /// Update [`MemoryStats::retained`] and the `tickmem/retained/*` plots
 /// (the frame boundary, once per tick). Allocates only for a buffer seen
@@ -326,71 +327,97 @@ pub(crate) fn publish(world: &mut World) {
     let Some(registry) = world.get_resource::<RetainedRegistry>() else {
         return;
     };
-    // A system that was dropped holds its entry no more: remove its entry
-    // and its stats (at the same index: both lists are in registration
-    // order).
-    if registry
-        .entries
-        .iter()
-        .any(|r| Arc::strong_count(&r.entry) == 1)
-    {
-        let mut i = registry.entries.len();
-        while i > 0 {
-            i -= 1;
-            let mut registry = world.resource_mut::<RetainedRegistry>();
-            if Arc::strong_count(&registry.entries[i].entry) == 1 {
-                registry.entries.remove(i);
-                let mut stats = world.resource_mut::<MemoryStats>();
-                if i < stats.retained.len() {
-                    stats.retained.remove(i);
+    if registry.entries.iter().any(|e| Arc::strong_count(e) == 1) {
+        forget_dropped(world);
+        return publish(world);
+    }
+    let n = registry.entries.len();
+    let mut batch = registry.batch(0);
+    let mut start = 0;
+    while !batch.is_empty() {
+        let mut stats = world.resource_mut::<MemoryStats>();
+        for (k, e) in batch.iter().enumerate() {
+            let i = start + k;
+            if stats.retained.len() <= i {
+                stats.retained.push(RetainedStats {
+                    buffer: e.buffer.clone(),
+                    ..RetainedStats::default()
+                });
+            }
+            let s = &mut stats.retained[i];
+            s.len = e.len.load(Relaxed);
+            s.capacity = e.capacity.load(Relaxed);
+            s.bytes_in_use = e.bytes_in_use.load(Relaxed);
+            s.bytes_reserved = e.bytes_reserved.load(Relaxed);
+            s.shrinks = e.shrinks.load(Relaxed);
+            s.runs = e.runs.load(Relaxed);
+            match e.plots.get() {
+                Some((reserved, in_use)) => {
+                    reserved.set(s.bytes_reserved as f64);
+                    in_use.set(s.bytes_in_use as f64);
+                }
+                // Once: the system has run, its name is known.
+                None => {
+                    if let Some(system) = e.system.get() {
+                        s.system.clone_from(system);
+                        e.make_plots(i, system);
+                    }
                 }
             }
         }
+        start += batch.len();
+        if start >= n {
+            break;
+        }
+        batch = world.resource::<RetainedRegistry>().batch(start);
     }
-    let n = world.resource::<RetainedRegistry>().entries.len();
-    for i in 0..n {
-        let registered = &world.resource::<RetainedRegistry>().entries[i];
-        let (e, plots) = (registered.entry.clone(), registered.plots);
-        let mut stats = world.resource_mut::<MemoryStats>();
-        if stats.retained.len() <= i {
-            stats.retained.push(RetainedStats {
-                buffer: e.buffer.clone(),
-                ..RetainedStats::default()
-            });
-        }
-        let s = &mut stats.retained[i];
-        if s.system.is_empty()
-            && let Some(name) = e.system.get()
-        {
-            s.system.clone_from(name);
-        }
-        s.len = e.len.load(Relaxed);
-        s.capacity = e.capacity.load(Relaxed);
-        s.bytes_in_use = e.bytes_in_use.load(Relaxed);
-        s.bytes_reserved = e.bytes_reserved.load(Relaxed);
-        s.shrinks = e.shrinks.load(Relaxed);
-        s.runs = e.runs.load(Relaxed);
-        let (reserved, in_use) = (s.bytes_reserved, s.bytes_in_use);
-        let plots = match plots {
-            Some(plots) => Some(plots),
-            None => e.system.get().map(|system| {
-                // Without system names, the buffer's registration number.
-                let base = if system.is_empty() {
-                    format!("tickmem/retained/#{i}/{}", e.buffer)
-                } else {
-                    format!("tickmem/retained/{system}/{}", e.buffer)
-                };
-                let plots = (
-                    Plot::new(format!("{base}/reserved"), PlotFormat::Memory),
-                    Plot::new(format!("{base}/in_use"), PlotFormat::Memory),
-                );
-                world.resource_mut::<RetainedRegistry>().entries[i].plots = Some(plots);
-                plots
-            }),
+}
+
+impl RetainedRegistry {
+    /// Up to [`BATCH`] entries from `start` on, read in one lookup.
+    fn batch(&self, start: usize) -> SmallVec<[Arc<RetainedEntry>; BATCH]> {
+        self.entries
+            .iter()
+            .skip(start)
+            .take(BATCH)
+            .cloned()
+            .collect()
+    }
+}
+
+impl RetainedEntry {
+    /// Make this buffer's plots (`i`: its registration number, named in
+    /// the plots when bevy has no system names).
+    fn make_plots(&self, i: usize, system: &str) {
+        let base = if system.is_empty() {
+            format!("tickmem/retained/#{i}/{}", self.buffer)
+        } else {
+            format!("tickmem/retained/{system}/{}", self.buffer)
         };
-        if let Some((reserved_plot, in_use_plot)) = plots {
-            reserved_plot.set(reserved as f64);
-            in_use_plot.set(in_use as f64);
+        let plots = (
+            Plot::new(format!("{base}/reserved"), PlotFormat::Memory),
+            Plot::new(format!("{base}/in_use"), PlotFormat::Memory),
+        );
+        plots.0.set(self.bytes_reserved.load(Relaxed) as f64);
+        plots.1.set(self.bytes_in_use.load(Relaxed) as f64);
+        let _ = self.plots.set(plots);
+    }
+}
+
+/// Remove the entries of systems that were dropped (they hold their entry no
+/// more), and their stats at the same index (both lists are in registration
+/// order).
+fn forget_dropped(world: &mut World) {
+    let mut i = world.resource::<RetainedRegistry>().entries.len();
+    while i > 0 {
+        i -= 1;
+        let mut registry = world.resource_mut::<RetainedRegistry>();
+        if Arc::strong_count(&registry.entries[i]) == 1 {
+            registry.entries.remove(i);
+            let mut stats = world.resource_mut::<MemoryStats>();
+            if i < stats.retained.len() {
+                stats.retained.remove(i);
+            }
         }
     }
 }

@@ -473,12 +473,12 @@ fn frame_into_slice<'a>(v: tickmem_frame::FrameVec<'a, Elem>, w: &mut World) {
     w.kept.append(&mut w.model);
 }
 
-/// 256 cases, 8 under Miri; `PROPTEST_CASES` overrides (sanitizer runs use
+/// 256 cases, 6 under Miri; `PROPTEST_CASES` overrides (sanitizer runs use
 /// fewer, soaks more).
 fn config() -> ProptestConfig {
     let cases = match std::env::var("PROPTEST_CASES") {
         Ok(_) => ProptestConfig::default().cases,
-        Err(_) if cfg!(miri) => 8,
+        Err(_) if cfg!(miri) => 6,
         Err(_) => 256,
     };
     ProptestConfig {
@@ -489,7 +489,7 @@ fn config() -> ProptestConfig {
 }
 
 fn program() -> impl Strategy<Value = Vec<Op>> {
-    prop::collection::vec(op(), 1..if cfg!(miri) { 24 } else { 60 })
+    prop::collection::vec(op(), 1..if cfg!(miri) { 20 } else { 60 })
 }
 
 proptest! {

@@ -19,6 +19,7 @@
 //! [`MemoryStats::systems`]: crate::MemoryStats::systems
 //! [`testing::assert_allocation_free`]: crate::testing::assert_allocation_free
 //! [`Retained<C>`]: crate::Retained
+//! [`Retained`]: crate::Retained
 //! [`Retainer<C>`]: crate::Retainer
 //! [`RetainPolicy::quiet_ticks`]: crate::RetainPolicy::quiet_ticks
 //! [`RetainPolicy::min_capacity`]: crate::RetainPolicy::min_capacity

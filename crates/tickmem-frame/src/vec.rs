@@ -4,14 +4,14 @@
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
-use tickmem_vec::{ArenaAlloc, ArenaOf, ArenaVec, KeepInArena};
+use tickmem_vec::{ArenaAlloc, ArenaVec, KeepInArena};
 
 use crate::alloc_api::FrameAlloc;
-use crate::arena::FrameArena;
 use crate::error::{FrameAllocError, alloc_failed};
 
 /// A growable vector whose buffer lives in the current frame of a
-/// [`FrameArena`], from [`FrameArena::vec`] or [`Lane::vec`](crate::Lane::vec).
+/// [`FrameArena`](crate::FrameArena), from [`FrameArena::vec`](crate::FrameArena::vec)
+/// or [`Lane::vec`](crate::Lane::vec).
 ///
 /// It derefs to a slice (`len`, `iter`, sorting, indexing, ...). Dropping it
 /// drops its elements (the buffer is reclaimed with the frame);
@@ -26,7 +26,9 @@ use crate::error::{FrameAllocError, alloc_failed};
 ///
 /// It is the one arena vector of tickmem, [`tickmem_vec::ArenaVec`], over
 /// [`FrameAlloc`] (`tickmem_scratch::ScratchVec` is the same type over a
-/// scratch scope): its methods are documented there.
+/// scratch scope): its methods are documented there. It does not lead back
+/// to its arena (no `arena()`): it can be built from a bare `FrameAlloc`
+/// (`FrameVec::new_in`), which must not be a way to reach the arena.
 ///
 /// # Examples
 ///
@@ -114,14 +116,5 @@ unsafe impl<'a, T: Send + 'static> KeepInArena<'a, T> for FrameAlloc<'a> {
         // SAFETY: forwarded: `data` holds `len` initialised `T`s in this
         // arena's current frame, which nothing else drops.
         unsafe { self.arena().lane().register_slice(data, len) }
-    }
-}
-
-impl<'a> ArenaOf<'a> for FrameAlloc<'a> {
-    type Arena = FrameArena;
-
-    #[inline]
-    fn arena(&self) -> &'a FrameArena {
-        FrameAlloc::arena(self)
     }
 }

@@ -81,13 +81,3 @@ pub unsafe trait KeepInArena<'a, T>: ArenaAlloc<'a> {
     /// nothing else drops, and that is never deallocated.
     unsafe fn keep(&self, data: NonNull<T>, len: usize) -> Result<(), Self::Error>;
 }
-
-/// An [`ArenaAlloc`] that can name its arena
-/// ([`ArenaVec::arena`](crate::ArenaVec::arena)).
-pub trait ArenaOf<'a>: ArenaAlloc<'a> {
-    /// The arena type.
-    type Arena: ?Sized + 'a;
-
-    /// The arena this handle allocates in.
-    fn arena(&self) -> &'a Self::Arena;
-}

@@ -9,7 +9,7 @@ mod alloc;
 mod into_iter;
 mod vec;
 
-pub use alloc::{ArenaAlloc, ArenaOf, KeepInArena};
+pub use alloc::{ArenaAlloc, KeepInArena};
 pub use into_iter::IntoIter;
 pub use vec::ArenaVec;
 

@@ -9,7 +9,7 @@ use std::ptr::NonNull;
 
 use allocator_api2::alloc::Allocator;
 
-use crate::alloc::{ArenaAlloc, ArenaOf, KeepInArena};
+use crate::alloc::{ArenaAlloc, KeepInArena};
 use crate::into_iter::IntoIter;
 
 type Inner<T, A> = allocator_api2::vec::Vec<T, A>;
@@ -97,21 +97,6 @@ impl<'a, T, A: ArenaAlloc<'a>> ArenaVec<'a, T, A> {
     #[inline]
     pub fn allocator(&self) -> &A {
         self.inner.allocator()
-    }
-
-    /// The arena the buffer lives in.
-    ///
-    /// ```
-    /// let arena = tickmem_frame::FrameArena::new();
-    /// let v = arena.vec::<u8>();
-    /// assert!(std::ptr::eq(v.arena(), &arena));
-    /// ```
-    #[inline]
-    pub fn arena(&self) -> &'a A::Arena
-    where
-        A: ArenaOf<'a>,
-    {
-        self.inner.allocator().arena()
     }
 
     /// Number of elements.

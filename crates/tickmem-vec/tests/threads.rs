@@ -59,7 +59,11 @@ fn frame_vecs_move_grow_and_leave_elements_on_other_threads() {
         assert_eq!(drops.load(Relaxed), N as usize / 2);
     }
     arena.begin_frame();
-    assert_eq!(drops.load(Relaxed), N as usize / 2, "alive for one more frame");
+    assert_eq!(
+        drops.load(Relaxed),
+        N as usize / 2,
+        "alive for one more frame"
+    );
     arena.begin_frame();
     assert_eq!(drops.load(Relaxed), N as usize);
 }

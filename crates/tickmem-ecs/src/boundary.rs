@@ -300,6 +300,7 @@ fn frame_boundary(world: &mut World, token: &Arc<BoundaryToken>) {
         stats.global_alloc_calls = tick_calls;
     }
     publish_pools(world);
+    crate::retained::publish(world);
     #[cfg(feature = "attribution")]
     crate::attribution::publish(world, tick);
 

@@ -18,6 +18,16 @@
 //! [`BudgetOverrun`]: crate::BudgetOverrun
 //! [`MemoryStats::systems`]: crate::MemoryStats::systems
 //! [`testing::assert_allocation_free`]: crate::testing::assert_allocation_free
+//! [`Retained<C>`]: crate::Retained
+//! [`Retained`]: crate::Retained
+//! [`Retainer<C>`]: crate::Retainer
+//! [`RetainPolicy::quiet_ticks`]: crate::RetainPolicy::quiet_ticks
+//! [`RetainPolicy::min_capacity`]: crate::RetainPolicy::min_capacity
+//! [`RetainedBuffer`]: crate::RetainedBuffer
+//! [`Cleared`]: crate::Cleared
+//! [`Kept`]: crate::Kept
+//! [`MemoryStats::retained`]: crate::MemoryStats::retained
+//! [`TickmemConfig::retained`]: crate::TickmemConfig::retained
 #![warn(missing_docs)]
 
 #[cfg(feature = "attribution")]
@@ -29,6 +39,7 @@ mod order;
 #[cfg(feature = "bevy_app")]
 mod plugin;
 mod resources;
+mod retained;
 pub mod testing;
 
 #[cfg(feature = "attribution")]
@@ -43,5 +54,9 @@ pub use order::TickmemSet;
 pub use plugin::{TickmemAppExt, TickmemFrameStart, TickmemPlugin};
 pub use resources::{
     AllocBudget, BudgetOverrun, Frame, FrameMemory, MemoryStats, ObjectPool, Offender,
-    OffenderCall, PoolKind, PoolStats, SystemAllocStats, TickmemConfig,
+    OffenderCall, PoolKind, PoolStats, RetainedStats, SystemAllocStats, TickmemConfig,
+};
+pub use retained::{
+    Cleared, DEFAULT_RETAIN_QUIET_TICKS, Kept, RetainMode, RetainPolicy, Retained, RetainedBuffer,
+    Retainer,
 };

@@ -9,6 +9,8 @@ use tickmem_frame::{FrameArena, FrameConfig};
 use tickmem_pool::Pool;
 use tickmem_scratch::TrimPolicy;
 
+use crate::retained::RetainPolicy;
+
 /// The world's [`FrameArena`], as a resource.
 ///
 /// Systems reach it through the [`Frame`] parameter; exclusive systems
@@ -181,6 +183,10 @@ pub struct TickmemConfig {
     /// an overrun). Read at `install`; `true` by default. Without the
     /// feature it changes nothing.
     pub attribution: bool,
+    /// When [`Retained`](crate::Retained) buffers give memory back (read
+    /// when a system using one is initialised; a buffer may change its own
+    /// with `set_policy`).
+    pub retained: RetainPolicy,
 }
 
 impl Default for TickmemConfig {
@@ -190,6 +196,7 @@ impl Default for TickmemConfig {
             budget: None,
             scratch_trim: TrimPolicy::default(),
             attribution: true,
+            retained: RetainPolicy::default(),
         }
     }
 }
@@ -220,6 +227,12 @@ impl TickmemConfig {
     /// Set [`attribution`](Self::attribution).
     pub fn with_attribution(mut self, on: bool) -> Self {
         self.attribution = on;
+        self
+    }
+
+    /// Set [`retained`](Self::retained).
+    pub fn with_retained(mut self, policy: RetainPolicy) -> Self {
+        self.retained = policy;
         self
     }
 }
@@ -466,6 +479,31 @@ pub struct SystemAllocStats {
     pub frame_bytes: u64,
 }
 
+/// One [`Retained`](crate::Retained) buffer, in [`MemoryStats::retained`],
+/// as of the end of its system's last run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetainedStats {
+    /// The system's name without module path (empty when bevy has no system
+    /// names: they need bevy_ecs's `debug` feature, which tickmem's
+    /// `attribution` feature turns on).
+    pub system: String,
+    /// The collection's type without module paths, e.g. `Vec<Entity>`.
+    pub buffer: String,
+    /// Elements in use at the end of the last run (before a
+    /// [`Cleared`](crate::Cleared) buffer is emptied).
+    pub len: usize,
+    /// Elements it holds room for.
+    pub capacity: usize,
+    /// Bytes of those elements.
+    pub bytes_in_use: usize,
+    /// Bytes of heap memory it holds.
+    pub bytes_reserved: usize,
+    /// Times it gave memory back.
+    pub shrinks: u64,
+    /// Runs of its system so far.
+    pub runs: u64,
+}
+
 /// What memory the last tick used, published by the frame-boundary system
 /// at the start of every tick.
 ///
@@ -541,6 +579,9 @@ pub struct MemoryStats {
     /// otherwise). Systems that did not run in the tick are listed with
     /// zeros.
     pub systems: Vec<SystemAllocStats>,
+    /// Every [`Retained`](crate::Retained) buffer, in the order their
+    /// systems were initialised, as of the end of its system's last run.
+    pub retained: Vec<RetainedStats>,
 }
 
 impl MemoryStats {
@@ -553,6 +594,12 @@ impl MemoryStats {
     /// e.g. `"fire"`, or `"(outside systems)"`), if any.
     pub fn system(&self, name: &str) -> Option<&SystemAllocStats> {
         self.systems.iter().find(|s| s.name == name)
+    }
+
+    /// The first entry of [`retained`](Self::retained) of the system named
+    /// `system` (short name, e.g. `"collide"`), if any.
+    pub fn retained_buffer(&self, system: &str) -> Option<&RetainedStats> {
+        self.retained.iter().find(|r| r.system == system)
     }
 
     /// The `n` entries of [`systems`](Self::systems) that made the most

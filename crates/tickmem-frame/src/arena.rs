@@ -723,7 +723,7 @@ impl FrameArena {
     /// ```
     #[inline]
     pub fn vec<T>(&self) -> FrameVec<'_, T> {
-        FrameVec::new_in(self)
+        FrameVec::new_in(self.allocator())
     }
 
     /// A [`FrameVec`] with room for `capacity` values.
@@ -740,7 +740,7 @@ impl FrameArena {
     #[inline]
     #[track_caller]
     pub fn vec_with_capacity<T>(&self, capacity: usize) -> FrameVec<'_, T> {
-        FrameVec::with_capacity_in(capacity, self)
+        FrameVec::with_capacity_in(capacity, self.allocator())
     }
 
     /// Move `value` into the current frame and return a `'static`

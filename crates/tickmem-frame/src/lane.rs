@@ -1138,7 +1138,7 @@ impl<'a> Lane<'a> {
     /// ```
     #[inline]
     pub fn vec<T>(&self) -> FrameVec<'a, T> {
-        FrameVec::new_in(self.arena)
+        FrameVec::new_in(self.arena.allocator())
     }
 
     /// A [`FrameVec`] with room for `capacity` values.
@@ -1155,7 +1155,7 @@ impl<'a> Lane<'a> {
     #[inline]
     #[track_caller]
     pub fn vec_with_capacity<T>(&self, capacity: usize) -> FrameVec<'a, T> {
-        FrameVec::with_capacity_in(capacity, self.arena)
+        FrameVec::with_capacity_in(capacity, self.arena.allocator())
     }
 
     /// Move `value` into the current frame and return a [`FrameHandle`] to

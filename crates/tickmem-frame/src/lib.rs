@@ -27,7 +27,7 @@ pub use error::FrameAllocError;
 pub use handle::FrameHandle;
 pub use lane::Lane;
 pub use stats::FrameStats;
-pub use vec::FrameVec;
+pub use vec::{FrameVec, FrameVecIntoIter};
 
 /// The `allocator_api2` crate this one implements `Allocator` from, so that
 /// users name the same trait and collections.

@@ -1,25 +1,34 @@
-//! [`FrameVec`]: a growable vector in a frame.
+//! [`FrameVec`]: a growable vector in a frame, and what the frame arena's
+//! allocator handle tells the one arena vector (`tickmem_vec::ArenaVec`).
 
-use std::fmt;
-use std::mem;
-use std::ops::{Deref, DerefMut};
+use std::alloc::Layout;
 use std::ptr::NonNull;
 
+use tickmem_vec::{ArenaAlloc, ArenaVec, KeepInArena};
+
 use crate::alloc_api::FrameAlloc;
-use crate::arena::FrameArena;
 use crate::error::{FrameAllocError, alloc_failed};
 
-type Inner<'a, T> = allocator_api2::vec::Vec<T, FrameAlloc<'a>>;
-
 /// A growable vector whose buffer lives in the current frame of a
-/// [`FrameArena`], from [`FrameArena::vec`] or [`Lane::vec`](crate::Lane::vec).
+/// [`FrameArena`](crate::FrameArena), from [`FrameArena::vec`](crate::FrameArena::vec)
+/// or [`Lane::vec`](crate::Lane::vec).
 ///
 /// It derefs to a slice (`len`, `iter`, sorting, indexing, ...). Dropping it
 /// drops its elements (the buffer is reclaimed with the frame);
-/// [`into_slice`](Self::into_slice) leaves them in the frame instead, to be
-/// dropped when the frame is reclaimed. Growing over the frame's byte limit
-/// panics with the [`FrameAllocError`] message; [`try_reserve`](Self::try_reserve)
-/// reports it instead.
+/// [`into_slice`](ArenaVec::into_slice) leaves them in the frame instead, to be
+/// dropped when the frame is reclaimed (for `T: Send + 'static`). Growing
+/// over the frame's byte limit panics with the [`FrameAllocError`] message;
+/// [`try_reserve`](ArenaVec::try_reserve) reports it instead.
+///
+/// It is `Send` when `T` is: moved to another thread, it grows in that
+/// thread's lane (its elements, wherever they are, stay valid until the
+/// frame is reclaimed).
+///
+/// It is the one arena vector of tickmem, [`tickmem_vec::ArenaVec`], over
+/// [`FrameAlloc`] (`tickmem_scratch::ScratchVec` is the same type over a
+/// scratch scope): its methods are documented there. It does not lead back
+/// to its arena (no `arena()`): it can be built from a bare `FrameAlloc`
+/// (`FrameVec::new_in`), which must not be a way to reach the arena.
 ///
 /// # Examples
 ///
@@ -38,361 +47,74 @@ type Inner<'a, T> = allocator_api2::vec::Vec<T, FrameAlloc<'a>>;
 /// let visible: &mut [u32] = visible.into_slice(); // keep it for the frame
 /// assert_eq!(visible[1], 3);
 /// ```
-pub struct FrameVec<'a, T> {
-    inner: Inner<'a, T>,
-}
+///
+/// A value that is not `Send` cannot be left in the frame (its destructor
+/// may run on the thread that reclaims the frame):
+///
+/// ```compile_fail,E0277
+/// let arena = tickmem_frame::FrameArena::new();
+/// let mut v = arena.vec();
+/// v.push(std::rc::Rc::new(1));
+/// let _ = v.into_slice();
+/// ```
+pub type FrameVec<'a, T> = ArenaVec<'a, T, FrameAlloc<'a>>;
 
-impl<'a, T> FrameVec<'a, T> {
-    pub(crate) fn new_in(arena: &'a FrameArena) -> Self {
-        FrameVec {
-            inner: Inner::new_in(arena.allocator()),
+/// The owning iterator of a [`FrameVec`] (`vec.into_iter()`):
+/// [`tickmem_vec::IntoIter`]. It holds the elements, not the arena, so it
+/// is `Send` when `T` is; the buffer stays in the frame.
+///
+/// ```
+/// let arena = tickmem_frame::FrameArena::new();
+/// let mut v = arena.vec();
+/// v.extend([1u32, 2, 3]);
+/// let it: tickmem_frame::FrameVecIntoIter<'_, u32> = v.into_iter();
+/// assert_eq!(it.rev().collect::<Vec<_>>(), [3, 2, 1]);
+/// ```
+pub type FrameVecIntoIter<'a, T> = tickmem_vec::IntoIter<'a, T>;
+
+// SAFETY: blocks stay valid until the frame they were allocated in is
+// reclaimed, which needs `&mut FrameArena`, so not while the `&'a
+// FrameArena` that the handle holds is alive (see `FrameAlloc`'s
+// `Allocator` SAFETY note); a block not deallocated is never handed out
+// again in that time. `FrameAlloc` is `Copy`: dropping it does nothing.
+unsafe impl<'a> ArenaAlloc<'a> for FrameAlloc<'a> {
+    type Error = FrameAllocError;
+
+    #[inline]
+    fn clear_error(&self) {
+        self.arena().lane().take_error();
+    }
+
+    #[inline]
+    fn take_error(&self) -> Option<FrameAllocError> {
+        // The failed call went to this thread's lane (`FrameAlloc` forwards
+        // every call to it), which recorded why.
+        self.arena().lane().take_error()
+    }
+
+    fn capacity_overflow(&self, len: usize, elem: Layout) -> FrameAllocError {
+        FrameAllocError::SizeOverflow {
+            len,
+            elem_size: elem.size(),
         }
     }
 
     #[track_caller]
-    pub(crate) fn with_capacity_in(capacity: usize, arena: &'a FrameArena) -> Self {
-        let mut v = Self::new_in(arena);
-        v.reserve(capacity);
-        v
-    }
-
-    /// The arena the buffer lives in.
-    pub fn arena(&self) -> &'a FrameArena {
-        self.inner.allocator().arena()
-    }
-
-    /// Number of elements.
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.inner.len()
-    }
-
-    /// `true` when there are no elements.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
-    }
-
-    /// Elements the buffer can hold without growing.
-    #[inline]
-    pub fn capacity(&self) -> usize {
-        self.inner.capacity()
-    }
-
-    /// Append `value`.
-    ///
-    /// # Panics
-    ///
-    /// With the [`FrameAllocError`] message if the buffer cannot grow.
-    ///
-    /// ```
-    /// let arena = tickmem_frame::FrameArena::new();
-    /// let mut v = arena.vec();
-    /// v.push("a");
-    /// assert_eq!(v[0], "a");
-    /// ```
-    #[inline]
-    #[track_caller]
-    pub fn push(&mut self, value: T) {
-        if self.inner.len() == self.inner.capacity() {
-            self.reserve(1);
-        }
-        self.inner.push(value);
-    }
-
-    /// Remove and return the last element.
-    ///
-    /// ```
-    /// let arena = tickmem_frame::FrameArena::new();
-    /// let mut v = arena.vec();
-    /// v.push(1);
-    /// assert_eq!(v.pop(), Some(1));
-    /// assert_eq!(v.pop(), None);
-    /// ```
-    #[inline]
-    pub fn pop(&mut self) -> Option<T> {
-        self.inner.pop()
-    }
-
-    /// Insert `value` at `index`, shifting the rest right.
-    ///
-    /// # Panics
-    ///
-    /// If `index > len`, or as [`push`](Self::push).
-    ///
-    /// ```
-    /// let arena = tickmem_frame::FrameArena::new();
-    /// let mut v = arena.vec();
-    /// v.extend([1, 3]);
-    /// v.insert(1, 2);
-    /// assert_eq!(v, [1, 2, 3]);
-    /// ```
-    #[track_caller]
-    pub fn insert(&mut self, index: usize, value: T) {
-        assert!(
-            index <= self.len(),
-            "FrameVec::insert: index {index} out of bounds (len {})",
-            self.len()
-        );
-        self.reserve(1);
-        self.inner.insert(index, value);
-    }
-
-    /// Remove and return the element at `index`, shifting the rest left.
-    ///
-    /// # Panics
-    ///
-    /// If `index >= len`.
-    ///
-    /// ```
-    /// let arena = tickmem_frame::FrameArena::new();
-    /// let mut v = arena.vec();
-    /// v.extend([1, 2, 3]);
-    /// assert_eq!(v.remove(0), 1);
-    /// assert_eq!(v, [2, 3]);
-    /// ```
-    #[track_caller]
-    pub fn remove(&mut self, index: usize) -> T {
-        self.inner.remove(index)
-    }
-
-    /// Remove and return the element at `index`, replacing it with the last.
-    ///
-    /// # Panics
-    ///
-    /// If `index >= len`.
-    ///
-    /// ```
-    /// let arena = tickmem_frame::FrameArena::new();
-    /// let mut v = arena.vec();
-    /// v.extend([1, 2, 3]);
-    /// assert_eq!(v.swap_remove(0), 1);
-    /// assert_eq!(v, [3, 2]);
-    /// ```
-    #[track_caller]
-    pub fn swap_remove(&mut self, index: usize) -> T {
-        self.inner.swap_remove(index)
-    }
-
-    /// Keep only the elements for which `keep` returns `true`.
-    ///
-    /// ```
-    /// let arena = tickmem_frame::FrameArena::new();
-    /// let mut v = arena.vec();
-    /// v.extend(0..10);
-    /// v.retain(|x| x % 2 == 0);
-    /// assert_eq!(v, [0, 2, 4, 6, 8]);
-    /// ```
-    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
-        self.inner.retain(keep);
-    }
-
-    /// Drop every element (the capacity stays).
-    ///
-    /// ```
-    /// let arena = tickmem_frame::FrameArena::new();
-    /// let mut v = arena.vec();
-    /// v.extend([1, 2]);
-    /// v.clear();
-    /// assert!(v.is_empty() && v.capacity() >= 2);
-    /// ```
-    pub fn clear(&mut self) {
-        self.inner.clear();
-    }
-
-    /// Keep the first `len` elements, dropping the rest.
-    ///
-    /// ```
-    /// let arena = tickmem_frame::FrameArena::new();
-    /// let mut v = arena.vec();
-    /// v.extend([1, 2, 3]);
-    /// v.truncate(1);
-    /// assert_eq!(v, [1]);
-    /// ```
-    pub fn truncate(&mut self, len: usize) {
-        self.inner.truncate(len);
-    }
-
-    /// Make room for at least `additional` more elements.
-    ///
-    /// # Panics
-    ///
-    /// With the [`FrameAllocError`] message if the buffer cannot grow.
-    ///
-    /// ```
-    /// let arena = tickmem_frame::FrameArena::new();
-    /// let mut v = arena.vec::<u8>();
-    /// v.reserve(10);
-    /// assert!(v.capacity() >= 10);
-    /// ```
-    #[track_caller]
-    pub fn reserve(&mut self, additional: usize) {
-        if let Err(err) = self.try_reserve(additional) {
-            alloc_failed(err);
-        }
-    }
-
-    /// Make room for at least `additional` more elements, or say why not.
-    ///
-    /// ```
-    /// use tickmem_frame::{FrameArena, FrameConfig};
-    /// let arena = FrameArena::with_config(FrameConfig::default().frame_byte_limit(Some(64)));
-    /// let mut v = arena.vec::<u64>();
-    /// assert!(v.try_reserve(8).is_ok());
-    /// let err = v.try_reserve(100).unwrap_err();
-    /// assert_eq!(err.requested(), 800);
-    /// ```
-    pub fn try_reserve(&mut self, additional: usize) -> Result<(), FrameAllocError> {
-        if self.inner.capacity() - self.inner.len() >= additional {
-            return Ok(());
-        }
-        let lane = self.arena().lane();
-        lane.take_error();
-        self.inner.try_reserve(additional).map_err(|_| {
-            lane.take_error().unwrap_or(FrameAllocError::SizeOverflow {
-                len: self.inner.len().saturating_add(additional),
-                elem_size: mem::size_of::<T>(),
-            })
-        })
-    }
-
-    /// The elements as a slice.
-    #[inline]
-    pub fn as_slice(&self) -> &[T] {
-        &self.inner
-    }
-
-    /// The elements as a mutable slice.
-    #[inline]
-    pub fn as_mut_slice(&mut self) -> &mut [T] {
-        &mut self.inner
-    }
-
-    /// Leave the elements in the frame and return them as a slice that lives
-    /// as long as the arena borrow. If `T` needs `Drop`, the elements are
-    /// dropped when the frame is reclaimed (hence `T: Send + 'static`, as for
-    /// [`FrameArena::alloc`]).
-    ///
-    /// # Panics
-    ///
-    /// If `T` needs `Drop` and its 32-byte destructor entry cannot be
-    /// allocated (the frame limit): the vector is dropped normally then.
-    ///
-    /// ```
-    /// let arena = tickmem_frame::FrameArena::new();
-    /// let mut v = arena.vec();
-    /// v.push(String::from("kept"));
-    /// let s: &mut [String] = v.into_slice();
-    /// assert_eq!(s[0], "kept"); // dropped when the frame is reclaimed
-    /// ```
-    #[track_caller]
-    pub fn into_slice(mut self) -> &'a mut [T]
-    where
-        T: Send + 'static,
-    {
-        if mem::needs_drop::<T>() && !self.inner.is_empty() {
-            let data = NonNull::new(self.inner.as_mut_ptr()).expect("a non-empty Vec is non-null");
-            let lane = self.arena().lane();
-            // SAFETY: `data` holds `len` initialised elements in this arena's
-            // current frame; the vector is leaked right after, so only the
-            // destructor entry drops them.
-            if let Err(err) = unsafe { lane.register_slice(data, self.inner.len()) } {
-                alloc_failed(err);
-            }
-        }
-        self.inner.leak()
+    fn grow_failed(err: FrameAllocError) -> ! {
+        alloc_failed(err)
     }
 }
 
-impl<T> Deref for FrameVec<'_, T> {
-    type Target = [T];
-
-    #[inline]
-    fn deref(&self) -> &[T] {
-        &self.inner
-    }
-}
-
-impl<T> DerefMut for FrameVec<'_, T> {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut [T] {
-        &mut self.inner
-    }
-}
-
-impl<T> Extend<T> for FrameVec<'_, T> {
-    #[track_caller]
-    fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
-        let iter = iter.into_iter();
-        self.reserve(iter.size_hint().0);
-        for value in iter {
-            self.push(value);
-        }
-    }
-}
-
-impl<'b, T: Copy + 'b> Extend<&'b T> for FrameVec<'_, T> {
-    #[track_caller]
-    fn extend<I: IntoIterator<Item = &'b T>>(&mut self, iter: I) {
-        self.extend(iter.into_iter().copied());
-    }
-}
-
-impl<'v, T> IntoIterator for &'v FrameVec<'_, T> {
-    type Item = &'v T;
-    type IntoIter = std::slice::Iter<'v, T>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-impl<'v, T> IntoIterator for &'v mut FrameVec<'_, T> {
-    type Item = &'v mut T;
-    type IntoIter = std::slice::IterMut<'v, T>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter_mut()
-    }
-}
-
-impl<'a, T> IntoIterator for FrameVec<'a, T> {
-    type Item = T;
-    type IntoIter = allocator_api2::vec::IntoIter<T, FrameAlloc<'a>>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.inner.into_iter()
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for FrameVec<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl<T: PartialEq> PartialEq for FrameVec<'_, T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl<T: Eq> Eq for FrameVec<'_, T> {}
-
-impl<T: PartialEq, const N: usize> PartialEq<[T; N]> for FrameVec<'_, T> {
-    fn eq(&self, other: &[T; N]) -> bool {
-        self.as_slice() == other
-    }
-}
-
-impl<T: PartialEq> PartialEq<[T]> for FrameVec<'_, T> {
-    fn eq(&self, other: &[T]) -> bool {
-        self.as_slice() == other
-    }
-}
-
-impl<T: PartialEq> PartialEq<&[T]> for FrameVec<'_, T> {
-    fn eq(&self, other: &&[T]) -> bool {
-        self.as_slice() == *other
+// SAFETY: `register_slice` records a destructor entry in this thread's lane
+// of the current frame; the arena runs it exactly once when the frame is
+// reclaimed (`begin_frame` or the arena's drop, both under `&mut`, so after
+// `'a`), before any lane's memory is reset — the slice may lie in another
+// lane's chunk (a vector moved between threads). `T: Send` because that may
+// happen on another thread; `T: 'static` because it happens after `'a`.
+unsafe impl<'a, T: Send + 'static> KeepInArena<'a, T> for FrameAlloc<'a> {
+    unsafe fn keep(&self, data: NonNull<T>, len: usize) -> Result<(), FrameAllocError> {
+        // SAFETY: forwarded: `data` holds `len` initialised `T`s in this
+        // arena's current frame, which nothing else drops.
+        unsafe { self.arena().lane().register_slice(data, len) }
     }
 }

@@ -15,4 +15,4 @@ pub use policy::{TrimPolicy, request_trim_all, set_trim_policy, trim_policy};
 pub use scratch::{Scratch, ScratchAllocError};
 pub use state::{release_all, stats, trim, with};
 pub use stats::{ScratchStats, global_stats};
-pub use vec::{ScratchVec, ScratchVecIntoIter};
+pub use vec::{ScratchAlloc, ScratchVec, ScratchVecIntoIter};

@@ -9,8 +9,8 @@ use std::ptr::{self, NonNull};
 use allocator_api2::alloc::{AllocError, Allocator};
 use bumpalo::Bump;
 
-use crate::ScratchVec;
 use crate::state::{DropEntry, Level, LevelPtr};
+use crate::vec::{ScratchAlloc, ScratchVec};
 
 /// One scope of this thread's scratch arena, handed to the closure of
 /// [`with`](crate::with). Everything allocated through it lives until the
@@ -203,6 +203,14 @@ pub struct ScratchAllocError {
 
 impl fmt::Display for ScratchAllocError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.requested > isize::MAX as usize {
+            return write!(
+                f,
+                "scratch allocation of {} bytes (align {}) failed: larger than isize::MAX bytes \
+                 (the scope had already used {} bytes)",
+                self.requested, self.align, self.in_use
+            );
+        }
         write!(
             f,
             "scratch allocation of {} bytes (align {}) failed: the global allocator \
@@ -259,7 +267,7 @@ unsafe fn drop_slice<T>(entry: NonNull<DropEntry>) {
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn alloc_failed(err: ScratchAllocError) -> ! {
+pub(crate) fn alloc_failed(err: ScratchAllocError) -> ! {
     panic!("tickmem-scratch: {err}")
 }
 
@@ -297,6 +305,12 @@ impl<'env> Scratch<'env> {
     #[inline(always)]
     fn bump(&self) -> &Bump {
         &self.level().bump
+    }
+
+    /// This scope's allocator handle (what a `ScratchVec` grows with).
+    #[inline(always)]
+    fn handle(&self) -> ScratchAlloc<'_> {
+        ScratchAlloc::new(self.level())
     }
 
     fn error(&self, layout: Layout) -> ScratchAllocError {
@@ -593,7 +607,7 @@ impl<'env> Scratch<'env> {
     /// ```
     #[inline]
     pub fn vec<T>(&self) -> ScratchVec<'_, T> {
-        ScratchVec::new_in(self.bump())
+        ScratchVec::new_in(self.handle())
     }
 
     /// A growable vector in the scope with room for `capacity` elements.
@@ -607,7 +621,7 @@ impl<'env> Scratch<'env> {
     /// ```
     #[inline]
     pub fn vec_with_capacity<T>(&self, capacity: usize) -> ScratchVec<'_, T> {
-        ScratchVec::with_capacity_in(capacity, self.bump())
+        ScratchVec::with_capacity_in(capacity, self.handle())
     }
 
     /// This scope as an [`allocator_api2`] allocator (the same as `self`:
@@ -629,27 +643,23 @@ impl<'env> Scratch<'env> {
     }
 }
 
-// SAFETY: every method forwards to `&Bump`'s `Allocator` impl for this
-// scope's level, unchanged. Blocks stay valid until they are deallocated or
-// the scope exits; the scope cannot exit while the `&Scratch` (and so any
-// collection using it) is alive, because the `&Scratch` borrows the scope's
-// `Scratch`, which is dropped only after the closure has returned.
+// SAFETY: every method forwards to this scope's `ScratchAlloc` (the level's
+// `&Bump`), unchanged; `ScratchAlloc`'s SAFETY note applies. Blocks stay
+// valid until they are deallocated or the scope exits; the scope cannot exit
+// while the `&Scratch` (and so any collection using it) is alive, because
+// the `&Scratch` borrows the scope's `Scratch`, which is dropped only after
+// the closure has returned. Every `ScratchAlloc` of the scope is the same
+// allocator, so blocks may be given to any of them.
 unsafe impl Allocator for &Scratch<'_> {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        self.bump().allocate(layout)
-    }
-
-    #[inline]
-    fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
-        self.bump().allocate_zeroed(layout)
+        self.handle().allocate(layout)
     }
 
     #[inline]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        // SAFETY: the caller's contract (`ptr` allocated by this allocator,
-        // that is by this level's `Bump`, with `layout`) is the `Bump`'s.
-        unsafe { self.bump().deallocate(ptr, layout) }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.handle().deallocate(ptr, layout) }
     }
 
     #[inline]
@@ -659,19 +669,8 @@ unsafe impl Allocator for &Scratch<'_> {
         old_layout: Layout,
         new_layout: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: as for `deallocate`.
-        unsafe { self.bump().grow(ptr, old_layout, new_layout) }
-    }
-
-    #[inline]
-    unsafe fn grow_zeroed(
-        &self,
-        ptr: NonNull<u8>,
-        old_layout: Layout,
-        new_layout: Layout,
-    ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: as for `deallocate`.
-        unsafe { self.bump().grow_zeroed(ptr, old_layout, new_layout) }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.handle().grow(ptr, old_layout, new_layout) }
     }
 
     #[inline]
@@ -681,8 +680,8 @@ unsafe impl Allocator for &Scratch<'_> {
         old_layout: Layout,
         new_layout: Layout,
     ) -> Result<NonNull<[u8]>, AllocError> {
-        // SAFETY: as for `deallocate`.
-        unsafe { self.bump().shrink(ptr, old_layout, new_layout) }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.handle().shrink(ptr, old_layout, new_layout) }
     }
 }
 

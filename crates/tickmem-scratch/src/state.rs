@@ -34,6 +34,7 @@
 //!
 //! [`Scratch`]: crate::Scratch
 
+use std::alloc::Layout;
 use std::cell::Cell;
 use std::mem;
 use std::ptr::NonNull;
@@ -101,6 +102,9 @@ pub(crate) struct Level {
     touched_cur: Cell<bool>,
     /// A scope used this level in the previous window.
     touched_prev: Cell<bool>,
+    /// The request of the last `ScratchAlloc` call that failed (for a
+    /// `ScratchVec`'s error).
+    pub(crate) failed: Cell<Option<Layout>>,
 }
 
 impl Level {
@@ -116,6 +120,7 @@ impl Level {
             peak_prev: Cell::new(0),
             touched_cur: Cell::new(false),
             touched_prev: Cell::new(false),
+            failed: Cell::new(None),
         }
     }
 

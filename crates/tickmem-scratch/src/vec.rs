@@ -1,10 +1,17 @@
-//! [`ScratchVec`]: a growable vector in a scratch scope.
+//! [`ScratchVec`]: a growable vector in a scratch scope, and its allocator
+//! handle [`ScratchAlloc`] (what the one arena vector, `tickmem_vec::ArenaVec`,
+//! grows with).
 
+use std::alloc::Layout;
 use std::fmt;
-use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 
+use allocator_api2::alloc::{AllocError, Allocator};
 use bumpalo::Bump;
-use bumpalo::collections::Vec as BumpVec;
+use tickmem_vec::{ArenaAlloc, ArenaVec, KeepInArena};
+
+use crate::scratch::{ScratchAllocError, alloc_failed};
+use crate::state::Level;
 
 /// A growable vector whose buffer lives in a scratch scope
 /// ([`Scratch::vec`](crate::Scratch::vec)). Growing never calls the global
@@ -18,6 +25,12 @@ use bumpalo::collections::Vec as BumpVec;
 /// ```compile_fail
 /// let v = tickmem_scratch::with(|s| s.vec::<u32>());
 /// ```
+///
+/// It is the one arena vector of tickmem, [`tickmem_vec::ArenaVec`], over
+/// [`ScratchAlloc`] (`tickmem_frame::FrameVec` is the same type over the
+/// frame arena): its methods are documented there. Growth that the global
+/// allocator refuses panics with the [`ScratchAllocError`] message;
+/// [`try_reserve`](ArenaVec::try_reserve) returns it instead.
 ///
 /// # Threads
 ///
@@ -69,6 +82,17 @@ use bumpalo::collections::Vec as BumpVec;
 /// });
 /// ```
 ///
+/// [`into_slice`](ArenaVec::into_slice) keeps only `Copy` elements (a scope
+/// runs no destructor for what a vector leaves behind):
+///
+/// ```compile_fail,E0277
+/// tickmem_scratch::with(|s| {
+///     let mut v = s.vec();
+///     v.push(String::from("would never be dropped"));
+///     let _ = v.into_slice();
+/// });
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -84,223 +108,10 @@ use bumpalo::collections::Vec as BumpVec;
 ///     assert!(frontier.is_empty());
 /// });
 /// ```
-pub struct ScratchVec<'s, T> {
-    inner: BumpVec<'s, T>,
-}
+pub type ScratchVec<'s, T> = ArenaVec<'s, T, ScratchAlloc<'s>>;
 
-impl<'s, T> ScratchVec<'s, T> {
-    pub(crate) fn new_in(bump: &'s Bump) -> Self {
-        ScratchVec {
-            inner: BumpVec::new_in(bump),
-        }
-    }
-
-    pub(crate) fn with_capacity_in(capacity: usize, bump: &'s Bump) -> Self {
-        ScratchVec {
-            inner: BumpVec::with_capacity_in(capacity, bump),
-        }
-    }
-
-    /// Append an element.
-    ///
-    /// # Panics
-    ///
-    /// If the new capacity overflows or the global allocator fails.
-    #[inline]
-    pub fn push(&mut self, value: T) {
-        self.inner.push(value);
-    }
-
-    /// Remove and return the last element.
-    #[inline]
-    pub fn pop(&mut self) -> Option<T> {
-        self.inner.pop()
-    }
-
-    /// Number of elements.
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.inner.len()
-    }
-
-    /// `true` when empty.
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
-    }
-
-    /// Elements it can hold without growing.
-    #[inline]
-    pub fn capacity(&self) -> usize {
-        self.inner.capacity()
-    }
-
-    /// Make room for at least `additional` more elements.
-    pub fn reserve(&mut self, additional: usize) {
-        self.inner.reserve(additional);
-    }
-
-    /// Remove every element (the buffer is kept).
-    pub fn clear(&mut self) {
-        self.inner.clear();
-    }
-
-    /// Keep the first `len` elements.
-    pub fn truncate(&mut self, len: usize) {
-        self.inner.truncate(len);
-    }
-
-    /// Insert at `index`, shifting later elements.
-    ///
-    /// # Panics
-    ///
-    /// If `index > len`.
-    pub fn insert(&mut self, index: usize, element: T) {
-        self.inner.insert(index, element);
-    }
-
-    /// Remove and return the element at `index`, shifting later elements.
-    ///
-    /// # Panics
-    ///
-    /// If `index >= len`.
-    pub fn remove(&mut self, index: usize) -> T {
-        self.inner.remove(index)
-    }
-
-    /// Remove the element at `index`, replacing it with the last one.
-    ///
-    /// # Panics
-    ///
-    /// If `index >= len`.
-    pub fn swap_remove(&mut self, index: usize) -> T {
-        self.inner.swap_remove(index)
-    }
-
-    /// Keep only the elements for which `keep` returns `true`.
-    ///
-    /// ```
-    /// tickmem_scratch::with(|s| {
-    ///     let mut v = s.vec();
-    ///     v.extend(0..10u8);
-    ///     v.retain(|x| x % 3 == 0);
-    ///     assert_eq!(v, [0, 3, 6, 9]);
-    /// });
-    /// ```
-    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
-        self.inner.retain(keep);
-    }
-
-    /// The elements as a slice.
-    #[inline]
-    pub fn as_slice(&self) -> &[T] {
-        self.inner.as_slice()
-    }
-
-    /// The elements as a mutable slice.
-    #[inline]
-    pub fn as_mut_slice(&mut self) -> &mut [T] {
-        self.inner.as_mut_slice()
-    }
-}
-
-impl<'s, T: Clone> ScratchVec<'s, T> {
-    /// Append clones of `other`'s elements.
-    pub fn extend_from_slice(&mut self, other: &[T]) {
-        self.inner.extend_from_slice(other);
-    }
-}
-
-impl<'s, T: Copy> ScratchVec<'s, T> {
-    /// Turn the vector into a slice that lives as long as the scope (only
-    /// for `Copy` elements, which have no destructor to lose).
-    ///
-    /// ```
-    /// tickmem_scratch::with(|s| {
-    ///     let mut v = s.vec();
-    ///     v.extend([3u32, 1, 2]);
-    ///     let sorted: &mut [u32] = v.into_slice();
-    ///     sorted.sort();
-    ///     assert_eq!(sorted, &[1, 2, 3]);
-    /// });
-    /// ```
-    pub fn into_slice(self) -> &'s mut [T] {
-        self.inner.into_bump_slice_mut()
-    }
-}
-
-impl<T> Deref for ScratchVec<'_, T> {
-    type Target = [T];
-
-    #[inline]
-    fn deref(&self) -> &[T] {
-        &self.inner
-    }
-}
-
-impl<T> DerefMut for ScratchVec<'_, T> {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut [T] {
-        &mut self.inner
-    }
-}
-
-impl<T> AsRef<[T]> for ScratchVec<'_, T> {
-    fn as_ref(&self) -> &[T] {
-        self
-    }
-}
-
-impl<T> AsMut<[T]> for ScratchVec<'_, T> {
-    fn as_mut(&mut self) -> &mut [T] {
-        self
-    }
-}
-
-impl<T> Extend<T> for ScratchVec<'_, T> {
-    #[inline]
-    fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
-        self.inner.extend(iter);
-    }
-}
-
-impl<'a, T: Copy + 'a> Extend<&'a T> for ScratchVec<'_, T> {
-    #[inline]
-    fn extend<I: IntoIterator<Item = &'a T>>(&mut self, iter: I) {
-        self.inner.extend(iter);
-    }
-}
-
-impl<'a, T> IntoIterator for &'a ScratchVec<'_, T> {
-    type Item = &'a T;
-    type IntoIter = std::slice::Iter<'a, T>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
-
-impl<'a, T> IntoIterator for &'a mut ScratchVec<'_, T> {
-    type Item = &'a mut T;
-    type IntoIter = std::slice::IterMut<'a, T>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter_mut()
-    }
-}
-
-impl<'s, T> IntoIterator for ScratchVec<'s, T> {
-    type Item = T;
-    type IntoIter = ScratchVecIntoIter<'s, T>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        ScratchVecIntoIter {
-            inner: self.inner.into_iter(),
-        }
-    }
-}
-
-/// The owning iterator of a [`ScratchVec`] (`vec.into_iter()`).
+/// The owning iterator of a [`ScratchVec`] (`vec.into_iter()`):
+/// [`tickmem_vec::IntoIter`].
 ///
 /// The elements it has not yielded are dropped with it, each exactly once,
 /// also when one of their destructors panics (the others still run, as for
@@ -321,99 +132,134 @@ impl<'s, T> IntoIterator for ScratchVec<'s, T> {
 ///     assert_eq!(joined.unwrap(), "bc");
 /// });
 /// ```
-pub struct ScratchVecIntoIter<'s, T> {
-    inner: bumpalo::collections::vec::IntoIter<'s, T>,
+pub type ScratchVecIntoIter<'s, T> = tickmem_vec::IntoIter<'s, T>;
+
+/// The allocator handle a [`ScratchVec`] grows with: an [`Allocator`] over
+/// one scope's chunks, from [`ScratchVec::allocator`](ArenaVec::allocator).
+///
+/// Like `&Scratch` (also an `Allocator`), it is `Copy`, neither `Send` nor
+/// `Sync`, and cannot outlive its scope; unlike it, it remembers why a call
+/// failed, so a `ScratchVec` can report a [`ScratchAllocError`].
+///
+/// # Examples
+///
+/// ```
+/// use allocator_api2::vec::Vec;
+/// tickmem_scratch::with(|s| {
+///     let v = s.vec::<u8>();
+///     let mut other: Vec<u32, _> = Vec::new_in(*v.allocator());
+///     other.push(1);
+///     assert_eq!(other, [1]);
+/// });
+/// ```
+#[derive(Clone, Copy)]
+pub struct ScratchAlloc<'s> {
+    level: &'s Level,
 }
 
-impl<T> ScratchVecIntoIter<'_, T> {
-    /// The elements not yielded yet.
-    pub fn as_slice(&self) -> &[T] {
-        self.inner.as_slice()
+impl<'s> ScratchAlloc<'s> {
+    pub(crate) fn new(level: &'s Level) -> Self {
+        ScratchAlloc { level }
     }
 
-    /// The elements not yielded yet, mutably.
-    pub fn as_mut_slice(&mut self) -> &mut [T] {
-        self.inner.as_mut_slice()
-    }
-}
-
-impl<T> Iterator for ScratchVecIntoIter<'_, T> {
-    type Item = T;
-
-    #[inline]
-    fn next(&mut self) -> Option<T> {
-        self.inner.next()
-    }
-
-    #[inline]
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.inner.size_hint()
-    }
-}
-
-impl<T> DoubleEndedIterator for ScratchVecIntoIter<'_, T> {
-    #[inline]
-    fn next_back(&mut self) -> Option<T> {
-        self.inner.next_back()
-    }
-}
-
-impl<T> ExactSizeIterator for ScratchVecIntoIter<'_, T> {}
-
-impl<T> std::iter::FusedIterator for ScratchVecIntoIter<'_, T> {}
-
-impl<T> Drop for ScratchVecIntoIter<'_, T> {
-    fn drop(&mut self) {
-        /// Drops the rest if one element's destructor panics (bumpalo's own
-        /// `IntoIter` would leak them).
-        struct Rest<'a, 's, T>(&'a mut bumpalo::collections::vec::IntoIter<'s, T>);
-        impl<T> Drop for Rest<'_, '_, T> {
-            fn drop(&mut self) {
-                self.0.for_each(drop);
-            }
-        }
-        let rest = Rest(&mut self.inner);
-        rest.0.for_each(drop);
-        std::mem::forget(rest);
+    /// Record a failed request of `layout` (for [`ArenaAlloc::take_error`]).
+    fn failed(&self, layout: Layout) -> AllocError {
+        self.level.failed.set(Some(layout));
+        AllocError
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for ScratchVecIntoIter<'_, T> {
+impl fmt::Debug for ScratchAlloc<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ScratchVecIntoIter")
-            .field(&self.as_slice())
+        f.debug_struct("ScratchAlloc")
+            .field("depth", &self.level.depth)
+            .field("bytes_used", &self.level.used())
             .finish()
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for ScratchVec<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
+// SAFETY: every method forwards to `&Bump`'s `Allocator` impl for this
+// scope's level, unchanged (a failure is only recorded first). Blocks stay
+// valid until they are deallocated or the scope exits; the scope cannot exit
+// while a `ScratchAlloc<'s>` is alive: `'s` is a borrow of the scope's
+// `Scratch`, which is dropped only after the closure has returned.
+unsafe impl Allocator for ScratchAlloc<'_> {
+    #[inline]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
+        <&Bump as Allocator>::allocate(&&self.level.bump, layout).map_err(|_| self.failed(layout))
+    }
+
+    #[inline]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: the caller's contract (`ptr` allocated by this allocator,
+        // that is by this level's `Bump`, with `layout`) is the `Bump`'s.
+        unsafe { <&Bump as Allocator>::deallocate(&&self.level.bump, ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn grow(
+        &self,
+        ptr: NonNull<u8>,
+        old_layout: Layout,
+        new_layout: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        // SAFETY: as for `deallocate`.
+        unsafe { <&Bump as Allocator>::grow(&&self.level.bump, ptr, old_layout, new_layout) }
+            .map_err(|_| self.failed(new_layout))
+    }
+
+    #[inline]
+    unsafe fn shrink(
+        &self,
+        ptr: NonNull<u8>,
+        old_layout: Layout,
+        new_layout: Layout,
+    ) -> Result<NonNull<[u8]>, AllocError> {
+        // SAFETY: as for `deallocate`.
+        unsafe { <&Bump as Allocator>::shrink(&&self.level.bump, ptr, old_layout, new_layout) }
+            .map_err(|_| self.failed(new_layout))
     }
 }
 
-impl<T: PartialEq<U>, U> PartialEq<ScratchVec<'_, U>> for ScratchVec<'_, T> {
-    fn eq(&self, other: &ScratchVec<'_, U>) -> bool {
-        self[..] == other[..]
+// SAFETY: blocks stay valid until the scope exits (see the `Allocator`
+// SAFETY note), which is after `'s`; a block that is not deallocated is
+// never handed out again before that (the scope's chunks are only reset at
+// its exit). `ScratchAlloc` is `Copy`: dropping it does nothing.
+unsafe impl<'s> ArenaAlloc<'s> for ScratchAlloc<'s> {
+    type Error = ScratchAllocError;
+
+    #[inline]
+    fn clear_error(&self) {
+        self.level.failed.set(None);
+    }
+
+    fn take_error(&self) -> Option<ScratchAllocError> {
+        let layout = self.level.failed.take()?;
+        Some(ScratchAllocError {
+            requested: layout.size(),
+            align: layout.align(),
+            in_use: self.level.used(),
+        })
+    }
+
+    fn capacity_overflow(&self, len: usize, elem: Layout) -> ScratchAllocError {
+        ScratchAllocError {
+            requested: len.saturating_mul(elem.size()).max(isize::MAX as usize + 1),
+            align: elem.align(),
+            in_use: self.level.used(),
+        }
+    }
+
+    #[track_caller]
+    fn grow_failed(err: ScratchAllocError) -> ! {
+        alloc_failed(err)
     }
 }
 
-impl<T: Eq> Eq for ScratchVec<'_, T> {}
-
-impl<T: PartialEq<U>, U> PartialEq<[U]> for ScratchVec<'_, T> {
-    fn eq(&self, other: &[U]) -> bool {
-        self[..] == other[..]
-    }
-}
-
-impl<T: PartialEq<U>, U> PartialEq<&[U]> for ScratchVec<'_, T> {
-    fn eq(&self, other: &&[U]) -> bool {
-        self[..] == other[..]
-    }
-}
-
-impl<T: PartialEq<U>, U, const N: usize> PartialEq<[U; N]> for ScratchVec<'_, T> {
-    fn eq(&self, other: &[U; N]) -> bool {
-        self[..] == other[..]
+// SAFETY: `keep` takes over no destructor: `T: Copy` has none, and
+// `ArenaVec` calls `keep` only for types that need `Drop`.
+unsafe impl<'s, T: Copy> KeepInArena<'s, T> for ScratchAlloc<'s> {
+    unsafe fn keep(&self, _data: NonNull<T>, _len: usize) -> Result<(), ScratchAllocError> {
+        Ok(())
     }
 }

@@ -61,7 +61,13 @@ impl<'a> FrameAlloc<'a> {
     }
 
     /// The arena this allocator allocates in.
-    pub fn arena(&self) -> &'a FrameArena {
+    ///
+    /// Crate-private on purpose: a `FrameAlloc<'f>` may be part of a
+    /// value published into a [`FrameHost`](crate::FrameHost), built by a
+    /// closure that must not reach [`FrameArena::get`] for `'f` (data of the
+    /// previous frame, reclaimed while the value is still read). See
+    /// [`FrameBuilder`](crate::FrameBuilder).
+    pub(crate) fn arena(&self) -> &'a FrameArena {
         self.arena
     }
 }

@@ -15,7 +15,7 @@ use crate::config::{FrameConfig, FrameConfigError};
 use crate::error::FrameAllocError;
 use crate::error::alloc_failed;
 use crate::handle::FrameHandle;
-use crate::lane::{Half, Lane, LaneState, drop_payload, keep_first};
+use crate::lane::{Half, Lane, LaneState, Payload, drop_payload, keep_first};
 use crate::lanes::LaneList;
 use crate::stats::FrameStats;
 use crate::vec::FrameVec;
@@ -166,17 +166,25 @@ pub(crate) fn thread_token() -> u64 {
 /// ```
 pub struct FrameArena {
     id: u64,
-    /// Changes on every `&mut` access that touches lanes: a thread's cached
-    /// lane pointer is only used while the key it was cached under is current.
-    key: u64,
-    epoch: u64,
+    /// Changes at every reclaim (the only time lanes are released): a
+    /// thread's cached lane pointer is only used while the key it was cached
+    /// under is current.
+    ///
+    /// `key`, `epoch` and `high_water` are atomics, written only by
+    /// [`reclaim`](Self::reclaim) while nothing else uses the arena, so that
+    /// reclaiming needs no `&mut FrameArena`: a
+    /// [`FrameHost`](crate::FrameHost) reclaims through a shared reference
+    /// while frame data published into the arena still holds `&FrameArena`s
+    /// (see `host.rs`). Loads are `Relaxed` (plain loads on x86 and ARM).
+    key: AtomicU64,
+    epoch: AtomicU64,
     config: FrameConfig,
     /// Bytes a lane takes from `budget_left` at a time.
     pub(crate) batch: usize,
     /// What is left of the frame's byte limit, not yet granted to a lane.
     pub(crate) budget_left: CachePadded<AtomicUsize>,
-    /// Largest finished frame, in bytes.
-    high_water: usize,
+    /// Largest in-use peak of a finished frame, in bytes.
+    high_water: AtomicUsize,
     next_lane: AtomicUsize,
     lanes: LaneList,
 }
@@ -191,7 +199,7 @@ impl fmt::Debug for FrameArena {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FrameArena")
             .field("id", &self.id)
-            .field("epoch", &self.epoch)
+            .field("epoch", &self.epoch())
             .field("lanes", &self.next_lane.load(Relaxed))
             .field("config", &self.config)
             .finish_non_exhaustive()
@@ -245,12 +253,12 @@ impl FrameArena {
         let batch = limit.map_or(0, |l| (l / 16).clamp(256, 64 * 1024));
         Ok(FrameArena {
             id: fresh_id(),
-            key: fresh_id(),
-            epoch: 0,
+            key: AtomicU64::new(fresh_id()),
+            epoch: AtomicU64::new(0),
             config,
             batch,
             budget_left: CachePadded::new(AtomicUsize::new(limit.unwrap_or(0))),
-            high_water: 0,
+            high_water: AtomicUsize::new(0),
             next_lane: AtomicUsize::new(0),
             lanes: LaneList::new(),
         })
@@ -282,7 +290,7 @@ impl FrameArena {
     /// ```
     #[inline(always)]
     pub fn epoch(&self) -> u64 {
-        self.epoch
+        self.epoch.load(Relaxed)
     }
 
     /// Start the next frame: reclaim the memory of the frame before the one
@@ -334,35 +342,68 @@ impl FrameArena {
     /// assert_eq!(drops.load(Ordering::Relaxed), 1);
     /// ```
     pub fn begin_frame(&mut self) {
+        // SAFETY: `&mut self`: no other reference to the arena exists, so
+        // nothing else uses it during the call, and no reference into the
+        // reclaimed frame survives it (they all borrowed the arena).
+        if let Some(payload) = unsafe { self.reclaim() } {
+            resume_unwind(payload);
+        }
+    }
+
+    /// [`begin_frame`](Self::begin_frame) through a shared reference: the
+    /// reclaim protocol, written so that it creates no `&mut FrameArena`
+    /// (only `&mut` to the lanes, which are separate allocations). A
+    /// [`FrameHost`](crate::FrameHost) calls it while published frame data
+    /// still holds `&FrameArena`s (a `FrameAlloc` in a published map): under
+    /// Rust's aliasing rules a `&mut FrameArena` would invalidate them, and
+    /// the data of the frame that just ended is still read in the next one.
+    /// Everything it writes in the arena itself is atomic (`key`, `epoch`,
+    /// `high_water`, `budget_left`).
+    ///
+    /// # Safety
+    ///
+    /// For the duration of the call, nothing else uses the arena: no other
+    /// thread is inside one of its methods or holds a [`Lane`], and no
+    /// reference into the frame being reclaimed (the one before the frame
+    /// that is ending) is used again, here or after the call. Values holding
+    /// `&FrameArena` may exist, as long as they are not used meanwhile.
+    ///
+    /// Never unwinds: the first panic of a destructor is returned, for the
+    /// caller to resume once it is done.
+    #[must_use]
+    pub(crate) unsafe fn reclaim(&self) -> Option<Payload> {
         tickmem_tracy::zone!("tickmem::begin_frame");
         // 1. The reclaimed frame is dead for handles (`is_live` compares
         // epochs) and for every thread's lane cache (the key), before any of
         // its destructors runs: even if one panics, nothing can reach it.
-        self.key = fresh_id();
-        let ending = (self.epoch & 1) as usize;
+        self.key.store(fresh_id(), Relaxed);
+        let epoch = self.epoch();
+        let ending = (epoch & 1) as usize;
         let reclaimed = ending ^ 1;
-        self.epoch += 1;
+        self.epoch.store(epoch + 1, Relaxed);
         if let Some(limit) = self.config.frame_byte_limit {
-            *self.budget_left.get_mut() = limit;
+            self.budget_left.store(limit, Relaxed);
         }
+        // SAFETY: the caller guarantees that nothing else uses the arena
+        // during this call, so no other reference to a lane is used while
+        // these exist; they are dropped before the call returns.
+        let lanes = || unsafe { self.lanes.iter_exclusive() };
         // 2. Every lane's destructors, before any lane's memory is touched.
         // `run_drops` never unwinds; it hands back the first panic.
         let mut panic = None;
         let mut frame_bytes = 0;
-        for lane in self.lanes.iter_mut() {
+        for lane in lanes() {
             frame_bytes += lane.halves[ending].used();
             keep_first(&mut panic, lane.run_drops(reclaimed));
         }
-        self.high_water = self.high_water.max(frame_bytes);
+        self.high_water.fetch_max(frame_bytes, Relaxed);
         // 3. Every lane's memory, and the end of the period: no thread holds
-        // a lane any more (`&mut self`: no `Lane` or `&FrameArena` is alive).
-        for lane in self.lanes.iter_mut() {
+        // a lane any more (nothing else uses the arena: no `Lane` is alive).
+        for lane in lanes() {
             lane.reset_half(reclaimed, &self.config);
             lane.release();
         }
-        if let Some(payload) = panic {
-            resume_unwind(payload);
-        }
+        panic
     }
 
     /// This thread's lane, for many allocations in a row without the
@@ -377,7 +418,7 @@ impl FrameArena {
     #[inline(always)]
     pub fn lane(&self) -> Lane<'_> {
         let cached = LANE_CACHE.with(Cell::get);
-        if cached.key == self.key {
+        if cached.key == self.key.load(Relaxed) {
             // SAFETY: the cache holds a key only as written by `lane_slow` on
             // this thread, with the lane this thread claimed in the arena
             // whose key it was. Keys are never reused, an arena's key changes
@@ -406,10 +447,10 @@ impl FrameArena {
         // this borrow; `claim` made the pointer from the lane list's own raw
         // pointer (see `LaneList`).
         let state = unsafe { lane.as_ref() };
-        let half = &state.halves[(self.epoch & 1) as usize];
+        let half = &state.halves[(self.epoch() & 1) as usize];
         LANE_CACHE.with(|cache| {
             cache.set(CachedLane {
-                key: self.key,
+                key: self.key.load(Relaxed),
                 arena: self.id,
                 lane: lane.as_ptr(),
                 half: ptr::from_ref(half),
@@ -459,7 +500,7 @@ impl FrameArena {
     #[inline(always)]
     fn alloc_fast(&self, layout: Layout) -> Option<NonNull<u8>> {
         let cached = LANE_CACHE.with(Cell::get);
-        if cached.key != self.key {
+        if cached.key != self.key.load(Relaxed) {
             return None;
         }
         // SAFETY: as in `lane`: with a current key the cached half belongs to
@@ -823,7 +864,7 @@ impl FrameArena {
     pub fn is_live<T>(&self, handle: FrameHandle<T>) -> bool {
         handle.arena == self.id
             && self
-                .epoch
+                .epoch()
                 .checked_sub(handle.epoch)
                 .is_some_and(|age| age <= 1)
     }
@@ -844,7 +885,7 @@ impl FrameArena {
         // A thread holds at most one lane of an arena per period (claims are
         // released at every `&mut` access, i.e. every frame).
         let token = thread_token();
-        let current = (self.epoch & 1) as usize;
+        let current = (self.epoch() & 1) as usize;
         self.lanes
             .iter()
             .find(|lane| lane.owner() == token)
@@ -872,9 +913,9 @@ impl FrameArena {
     /// assert_eq!(arena.stats().bytes_this_frame, 100);
     /// ```
     pub fn stats(&self) -> FrameStats {
-        let current = (self.epoch & 1) as usize;
+        let current = (self.epoch() & 1) as usize;
         let mut stats = FrameStats {
-            epoch: self.epoch,
+            epoch: self.epoch(),
             ..FrameStats::default()
         };
         for lane in self.lanes.iter() {
@@ -885,7 +926,7 @@ impl FrameArena {
             stats.global_alloc_calls += lane.global_calls.load(Relaxed);
             stats.lanes += 1;
         }
-        stats.high_water_bytes = self.high_water.max(stats.bytes_this_frame);
+        stats.high_water_bytes = self.high_water.load(Relaxed).max(stats.bytes_this_frame);
         stats
     }
 }
@@ -897,7 +938,7 @@ impl Drop for FrameArena {
     /// resumes once all ran (unless the arena is dropped while the thread
     /// is already panicking: then it is dropped, rather than aborting).
     fn drop(&mut self) {
-        let current = (self.epoch & 1) as usize;
+        let current = (self.epoch() & 1) as usize;
         let mut panic = None;
         for half in [current ^ 1, current] {
             for lane in self.lanes.iter_mut() {

@@ -465,9 +465,32 @@ pub trait TickmemWorldExt {
     /// register it for [`MemoryStats::pools`] and the
     /// `tickmem/pool_live/<T>` plot. Registering twice does nothing more.
     fn register_object_pool<T: Send + Sync + 'static>(&mut self) -> &mut Self;
+
+    /// Insert the [`FrameSlot<M>`](crate::FrameSlot) resource for frame
+    /// data of kind `M` (unless there is one). Systems using
+    /// [`FrameWriter<M>`](crate::FrameWriter) or
+    /// [`FrameReader<M>`](crate::FrameReader) insert it themselves when they
+    /// are initialised; register `M` to read it from exclusive systems or
+    /// outside the schedule before that.
+    ///
+    /// ```
+    /// use bevy_ecs::prelude::*;
+    /// use tickmem_ecs::{FrameSlot, TickmemWorldExt};
+    /// tickmem_frame::frame_data! { Ids<'f> = &'f [u32]; }
+    ///
+    /// let mut world = World::new();
+    /// world.register_frame_data::<Ids>();
+    /// assert!(world.contains_resource::<FrameSlot<Ids>>());
+    /// ```
+    fn register_frame_data<M: tickmem_frame::FrameData>(&mut self) -> &mut Self;
 }
 
 impl TickmemWorldExt for World {
+    fn register_frame_data<M: tickmem_frame::FrameData>(&mut self) -> &mut Self {
+        self.init_resource::<crate::FrameSlot<M>>();
+        self
+    }
+
     fn register_entity_pool<M: Component>(&mut self) -> &mut Self {
         if !self.contains_resource::<EntityPool<M>>() {
             self.insert_resource(EntityPool::<M>::new());

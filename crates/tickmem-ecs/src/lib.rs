@@ -24,6 +24,7 @@
 mod attribution;
 mod boundary;
 pub mod entity_pool;
+mod frame_data;
 mod names;
 mod order;
 #[cfg(feature = "bevy_app")]
@@ -38,6 +39,7 @@ pub use entity_pool::{
     AdoptError, EntityPool, EntityPoolWorldExt, PoolBundle, PoolCommands, Pooled, ReleaseError,
     ShrinkPolicy, apply_entity_pool,
 };
+pub use frame_data::{FrameReader, FrameSlot, FrameWriter};
 pub use order::TickmemSet;
 #[cfg(feature = "bevy_app")]
 pub use plugin::{TickmemAppExt, TickmemFrameStart, TickmemPlugin};

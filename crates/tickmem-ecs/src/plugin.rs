@@ -110,6 +110,9 @@ pub trait TickmemAppExt {
 
     /// [`TickmemWorldExt::register_object_pool`] on the app's world.
     fn register_object_pool<T: Send + Sync + 'static>(&mut self) -> &mut Self;
+
+    /// [`TickmemWorldExt::register_frame_data`] on the app's world.
+    fn register_frame_data<M: tickmem_frame::FrameData>(&mut self) -> &mut Self;
 }
 
 impl TickmemAppExt for App {
@@ -120,6 +123,11 @@ impl TickmemAppExt for App {
 
     fn register_object_pool<T: Send + Sync + 'static>(&mut self) -> &mut Self {
         self.world_mut().register_object_pool::<T>();
+        self
+    }
+
+    fn register_frame_data<M: tickmem_frame::FrameData>(&mut self) -> &mut Self {
+        self.world_mut().register_frame_data::<M>();
         self
     }
 }

@@ -5,7 +5,7 @@ use std::ops::{Deref, DerefMut};
 
 use bevy_ecs::resource::Resource;
 use bevy_ecs::system::{Res, SystemParam};
-use tickmem_frame::{FrameArena, FrameConfig};
+use tickmem_frame::{FrameArena, FrameConfig, FrameHost};
 use tickmem_pool::Pool;
 use tickmem_scratch::TrimPolicy;
 
@@ -15,6 +15,12 @@ use tickmem_scratch::TrimPolicy;
 /// through `world.resource::<FrameMemory>()`. It dereferences to the arena.
 /// Only the frame-boundary system advances it (`begin_frame` needs `&mut`,
 /// which this resource does not hand out), once per tick.
+///
+/// It holds the arena in a [`FrameHost`], so systems can publish frame data
+/// for other systems ([`FrameWriter`](crate::FrameWriter),
+/// [`FrameReader`](crate::FrameReader)): the arena stays at one heap
+/// address when the resource moves (removed, swapped, the world dropped),
+/// and published values are dropped before their frame is reclaimed.
 ///
 /// # Examples
 ///
@@ -30,7 +36,7 @@ use tickmem_scratch::TrimPolicy;
 /// ```
 #[derive(Resource)]
 pub struct FrameMemory {
-    arena: FrameArena,
+    host: FrameHost,
 }
 
 impl FrameMemory {
@@ -38,23 +44,31 @@ impl FrameMemory {
     /// [`install`](crate::install) to use an arena you configured yourself
     /// (otherwise `install` creates one from [`TickmemConfig::frame`]).
     pub fn new(arena: FrameArena) -> Self {
-        FrameMemory { arena }
+        FrameMemory {
+            host: FrameHost::new(arena),
+        }
     }
 
     /// The arena.
     pub fn arena(&self) -> &FrameArena {
-        &self.arena
+        self.host.arena()
+    }
+
+    /// The [`FrameHost`] holding the arena, where frame data is published
+    /// (see [`FrameWriter`](crate::FrameWriter)).
+    pub fn host(&self) -> &FrameHost {
+        &self.host
     }
 
     /// Advance the arena (the frame-boundary system calls this, once per
-    /// tick).
+    /// tick): frame data of the frame being reclaimed is dropped first.
     pub(crate) fn begin_frame(&mut self) {
-        self.arena.begin_frame();
+        self.host.begin_frame();
     }
 
-    /// Take the arena back.
+    /// Take the arena back (published frame data is dropped first).
     pub fn into_inner(self) -> FrameArena {
-        self.arena
+        self.host.into_inner()
     }
 }
 
@@ -62,13 +76,13 @@ impl Deref for FrameMemory {
     type Target = FrameArena;
 
     fn deref(&self) -> &FrameArena {
-        &self.arena
+        self.host.arena()
     }
 }
 
 impl fmt::Debug for FrameMemory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("FrameMemory").field(&self.arena).finish()
+        f.debug_tuple("FrameMemory").field(&self.host).finish()
     }
 }
 
@@ -117,7 +131,7 @@ pub struct Frame<'w> {
 impl Frame<'_> {
     /// The arena (also reachable through `Deref`).
     pub fn arena(&self) -> &FrameArena {
-        &self.memory.arena
+        self.memory.arena()
     }
 }
 
@@ -125,13 +139,13 @@ impl Deref for Frame<'_> {
     type Target = FrameArena;
 
     fn deref(&self) -> &FrameArena {
-        &self.memory.arena
+        self.memory.arena()
     }
 }
 
 impl fmt::Debug for Frame<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Frame").field(&self.memory.arena).finish()
+        f.debug_tuple("Frame").field(self.memory.arena()).finish()
     }
 }
 

@@ -256,6 +256,69 @@ impl<M: FrameData> FrameWriter<'_, '_, M> {
         Ok(self.finish(token))
     }
 
+    /// Like [`publish`](Self::publish), with the previous tick's value (if
+    /// one was published) passed to `build` as an input: to size this
+    /// tick's collections from last tick's, or to build on it. It is
+    /// borrowed for the closure only (its lifetime is as unknown to the
+    /// closure as the frame's), so the new value cannot keep references
+    /// into it — copy what you need.
+    ///
+    /// # Panics
+    ///
+    /// As [`publish`](Self::publish).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use allocator_api2::vec::Vec;
+    /// use bevy_ecs::prelude::*;
+    /// use tickmem_ecs::FrameWriter;
+    /// use tickmem_frame::FrameAlloc;
+    /// tickmem_frame::frame_data! { Trail<'f> = Vec<u32, FrameAlloc<'f>>; }
+    ///
+    /// fn grow(mut trail: FrameWriter<Trail>) {
+    ///     let v = trail.publish_with_previous(|f, last| {
+    ///         let last = last.map_or(&[][..], |v| &v[..]);
+    ///         let mut v = Vec::with_capacity_in(last.len() + 1, f.allocator());
+    ///         v.extend_from_slice(last);
+    ///         v.push(last.len() as u32);
+    ///         v
+    ///     });
+    ///     assert_eq!(v[v.len() - 1] as usize, v.len() - 1);
+    /// }
+    ///
+    /// let mut world = World::new();
+    /// let mut schedule = Schedule::default();
+    /// tickmem_ecs::install(&mut world, &mut schedule);
+    /// schedule.add_systems(grow);
+    /// for _ in 0..3 {
+    ///     schedule.run(&mut world);
+    /// }
+    /// ```
+    ///
+    /// The previous value is reclaimed one tick before the new one, so the
+    /// new one cannot borrow from it:
+    ///
+    /// ```compile_fail
+    /// use tickmem_ecs::FrameWriter;
+    /// tickmem_frame::frame_data! { Row<'f> = &'f [u32]; }
+    ///
+    /// fn keep(mut row: FrameWriter<Row>) {
+    ///     row.publish_with_previous(|_, last| *last.unwrap()); // error: lifetime may not live long enough
+    /// }
+    /// ```
+    #[track_caller]
+    pub fn publish_with_previous(
+        &mut self,
+        build: impl for<'f, 'p> FnOnce(FrameBuilder<'f>, Option<&'p M::Of<'p>>) -> M::Of<'f>,
+    ) -> &M::Of<'_> {
+        let host = self.memory.host();
+        let previous = self.slot.previous_token(&self.memory);
+        let previous = previous.and_then(|token| host.read(token));
+        let token = host.publish::<M>(|f| build(f, previous));
+        self.finish(token)
+    }
+
     fn finish(&mut self, token: Published<M>) -> &M::Of<'_> {
         self.slot.store(token);
         self.memory

@@ -289,7 +289,8 @@ fn frame_boundary(world: &mut World, token: &Arc<BoundaryToken>) {
         let mut stats = world.resource_mut::<MemoryStats>();
         stats.epoch = epoch;
         stats.frame_bytes_before = stats.frame_bytes;
-        stats.frame_bytes = frame.bytes_this_frame;
+        stats.frame_bytes = frame.bumped_this_frame;
+        stats.frame_peak = frame.peak_this_frame;
         stats.frame_high_water = frame.high_water_bytes;
         stats.frame_reserved = frame.bytes_reserved;
         stats.frame_chunks = frame.chunks;
@@ -305,7 +306,7 @@ fn frame_boundary(world: &mut World, token: &Arc<BoundaryToken>) {
 
     // 6. Tracy.
     let (frame_bytes, frame_reserved, scratch_reserved, scratch_in_use, allocs_per_frame) = plots;
-    frame_bytes.set(frame.bytes_this_frame as f64);
+    frame_bytes.set(frame.bumped_this_frame as f64);
     frame_reserved.set(frame.bytes_reserved as f64);
     scratch_reserved.set(scratch.bytes_reserved as f64);
     scratch_in_use.set(scratch.bytes_in_use as f64);

@@ -512,11 +512,20 @@ pub struct MemoryStats {
     /// The frame arena's epoch during the tick now running (1 in the first
     /// tick).
     pub epoch: u64,
-    /// Bytes allocated from the frame arena in the tick that just finished.
+    /// Bytes allocated from the frame arena in the tick that just finished:
+    /// every byte bumped, including bytes a collection gave back when it was
+    /// dropped (and bytes bumped again after that). See
+    /// [`FrameStats`](tickmem_frame::FrameStats) for the three measures.
     pub frame_bytes: usize,
-    /// Bytes allocated from the frame arena in the tick before that.
+    /// The most frame-arena bytes in use at once in the tick that just
+    /// finished (each lane's peak, summed): what the tick needed. At least
+    /// any `bytes_this_frame` a system read from `Frame::stats()` in it.
+    pub frame_peak: usize,
+    /// [`frame_bytes`](Self::frame_bytes) of the tick before that.
     pub frame_bytes_before: usize,
-    /// The most bytes any tick has allocated from the frame arena.
+    /// The largest [`frame_peak`](Self::frame_peak) of any tick so far.
+    /// (`frame_bytes` can be larger: it counts bytes given back and bumped
+    /// again.)
     pub frame_high_water: usize,
     /// Bytes of chunks the frame arena held at the end of the tick (both
     /// frames, every lane).

@@ -391,12 +391,12 @@ impl FrameArena {
         // 2. Every lane's destructors, before any lane's memory is touched.
         // `run_drops` never unwinds; it hands back the first panic.
         let mut panic = None;
-        let mut frame_bytes = 0;
+        let mut frame_peak = 0;
         for lane in lanes() {
-            frame_bytes += lane.halves[ending].used();
+            frame_peak += lane.halves[ending].peak();
             keep_first(&mut panic, lane.run_drops(reclaimed));
         }
-        self.high_water.fetch_max(frame_bytes, Relaxed);
+        self.high_water.fetch_max(frame_peak, Relaxed);
         // 3. Every lane's memory, and the end of the period: no thread holds
         // a lane any more (nothing else uses the arena: no `Lane` is alive).
         for lane in lanes() {
@@ -869,17 +869,22 @@ impl FrameArena {
                 .is_some_and(|age| age <= 1)
     }
 
-    /// Bytes the calling thread's lane has used in the current frame (0 when
-    /// this thread has not allocated from the arena in this frame). Does not
-    /// claim or create a lane. A difference of two readings on one thread is
-    /// what that thread allocated in between (used by tickmem-ecs's
-    /// per-system attribution).
+    /// Bytes the calling thread's lane has bumped in the current frame (0
+    /// when this thread has not allocated from the arena in this frame),
+    /// including bytes collections gave back since (see
+    /// [`FrameStats::bumped_this_frame`]). Does not claim or create a lane.
+    /// It only grows within a frame: a difference of two readings on one
+    /// thread is what that thread allocated in between (used by
+    /// tickmem-ecs's per-system attribution).
     ///
     /// ```
     /// let arena = tickmem_frame::FrameArena::new();
     /// assert_eq!(arena.thread_bytes_this_frame(), 0);
     /// arena.alloc([0u8; 64]);
     /// assert_eq!(arena.thread_bytes_this_frame(), 64);
+    /// let v = allocator_api2::vec::Vec::<u8, _>::with_capacity_in(32, arena.allocator());
+    /// drop(v); // given back to the lane: still counted
+    /// assert_eq!(arena.thread_bytes_this_frame(), 96);
     /// ```
     pub fn thread_bytes_this_frame(&self) -> usize {
         // A thread holds at most one lane of an arena per period (claims are
@@ -889,7 +894,7 @@ impl FrameArena {
         self.lanes
             .iter()
             .find(|lane| lane.owner() == token)
-            .map_or(0, |lane| lane.halves[current].used())
+            .map_or(0, |lane| lane.halves[current].bumped())
     }
 
     /// Number of lanes: the most threads that allocated from this arena
@@ -919,14 +924,19 @@ impl FrameArena {
             ..FrameStats::default()
         };
         for lane in self.lanes.iter() {
-            stats.bytes_this_frame += lane.halves[current].used();
-            stats.bytes_last_frame += lane.halves[current ^ 1].used();
+            let (this, last) = (&lane.halves[current], &lane.halves[current ^ 1]);
+            stats.bytes_this_frame += this.used();
+            stats.bumped_this_frame += this.bumped();
+            stats.peak_this_frame += this.peak();
+            stats.bytes_last_frame += last.used();
+            stats.bumped_last_frame += last.bumped();
+            stats.peak_last_frame += last.peak();
             stats.chunks += lane.chunks.load(Relaxed);
             stats.bytes_reserved += lane.reserved.load(Relaxed);
             stats.global_alloc_calls += lane.global_calls.load(Relaxed);
             stats.lanes += 1;
         }
-        stats.high_water_bytes = self.high_water.load(Relaxed).max(stats.bytes_this_frame);
+        stats.high_water_bytes = self.high_water.load(Relaxed).max(stats.peak_this_frame);
         stats
     }
 }

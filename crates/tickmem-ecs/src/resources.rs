@@ -151,7 +151,8 @@ impl fmt::Debug for Frame<'_> {
 
 /// A per-tick limit on global-allocator calls, checked by the frame-boundary
 /// system (process-wide, every thread counted) when `CountingAlloc` is the
-/// global allocator.
+/// global allocator. tickmem's own housekeeping
+/// ([`MemoryStats::housekeeping_calls`]) is not charged to it.
 ///
 /// An overrun is reported with `log::warn!`, a Tracy message, and in
 /// [`MemoryStats::budget_overruns`] / [`MemoryStats::last_overrun`].
@@ -358,7 +359,7 @@ pub struct PoolStats {
 pub struct BudgetOverrun {
     /// The epoch of the tick that went over the budget.
     pub epoch: u64,
-    /// Global-allocator calls it made.
+    /// Global-allocator calls it made (tickmem's housekeeping not counted).
     pub calls: u64,
     /// The budget.
     pub max_calls: u64,
@@ -546,6 +547,14 @@ pub struct MemoryStats {
     /// when `tickmem_track::CountingAlloc` is not the global allocator
     /// (never a zero that would look like success).
     pub global_alloc_calls: Option<u64>,
+    /// The part of [`global_alloc_calls`](Self::global_alloc_calls) that was
+    /// tickmem's own housekeeping: frame-arena chunks grown (a tick needing
+    /// more than ever before) or freed and resized (at the frame boundary,
+    /// and after a run of quiet ticks), lanes created for new threads,
+    /// entity pools shrunk by their [`ShrinkPolicy`](crate::ShrinkPolicy).
+    /// Never charged to [`TickmemConfig::budget`]. `None` without
+    /// `CountingAlloc`.
+    pub housekeeping_calls: Option<u64>,
     /// Ticks that went over [`TickmemConfig::budget`] so far.
     pub budget_overruns: u64,
     /// The latest overrun.
@@ -559,7 +568,9 @@ pub struct MemoryStats {
     /// Every registered pool, in registration order.
     pub pools: Vec<PoolStats>,
     /// Per system, what it allocated in the tick that just finished, in the
-    /// order systems were first seen, then `(outside systems)` (feature
+    /// order systems were first seen, then `(tickmem housekeeping)` (see
+    /// [`housekeeping_calls`](Self::housekeeping_calls); not in any
+    /// system's counts), then `(outside systems)` (feature
     /// `attribution`, with `CountingAlloc` as the global allocator; empty
     /// otherwise). Systems that did not run in the tick are listed with
     /// zeros.

@@ -399,10 +399,14 @@ impl FrameArena {
         self.high_water.fetch_max(frame_peak, Relaxed);
         // 3. Every lane's memory, and the end of the period: no thread holds
         // a lane any more (nothing else uses the arena: no `Lane` is alive).
-        for lane in lanes() {
-            lane.reset_half(reclaimed, &self.config);
-            lane.release();
-        }
+        // Freeing, resizing and trimming chunks is tickmem's housekeeping
+        // (no user code runs here): not charged to allocation budgets.
+        tickmem_track::housekeeping(|| {
+            for lane in lanes() {
+                lane.reset_half(reclaimed, &self.config);
+                lane.release();
+            }
+        });
         panic
     }
 
@@ -489,9 +493,12 @@ impl FrameArena {
         if let Some(lane) = self.lanes.iter_ptrs().find(free) {
             return lane;
         }
-        let index = self.next_lane.fetch_add(1, Relaxed);
-        self.lanes
-            .push(LaneState::new(index, self.id, &self.config, token))
+        // A new lane (its box and first chunks) is tickmem's housekeeping.
+        tickmem_track::housekeeping(|| {
+            let index = self.next_lane.fetch_add(1, Relaxed);
+            self.lanes
+                .push(LaneState::new(index, self.id, &self.config, token))
+        })
     }
 
     /// The fast path of the allocation methods: this thread's cached lane

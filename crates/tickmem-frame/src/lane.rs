@@ -823,7 +823,15 @@ impl<'a> Lane<'a> {
 
     /// Run `f` with the bump's chunk-growth trap lifted, and count the chunk
     /// it allocated, if any (one bumpalo allocation adds at most one chunk).
+    ///
+    /// The chunk is tickmem's housekeeping, not the caller's allocation:
+    /// it runs in a `tickmem_track::housekeeping` scope (not charged to
+    /// allocation budgets).
     fn with_growth<R>(&self, f: impl FnOnce(&Bump) -> Option<R>) -> Option<R> {
+        tickmem_track::housekeeping(|| self.grow_chunk(f))
+    }
+
+    fn grow_chunk<R>(&self, f: impl FnOnce(&Bump) -> Option<R>) -> Option<R> {
         let bump = &self.local.bump;
         let before = bump.allocated_bytes();
         bump.set_allocation_limit(None);

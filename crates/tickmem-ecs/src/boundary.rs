@@ -249,6 +249,11 @@ fn frame_boundary(world: &mut World, token: &Arc<BoundaryToken>) {
     let tick = account_tick(world);
     let tick_calls = tick.map(|t| t.total.calls());
 
+    // Plugin option: schedules added since the last tick get the
+    // single-threaded executor (housekeeping: a new executor allocates once).
+    #[cfg(feature = "bevy_app")]
+    tickmem_track::housekeeping(|| crate::plugin::single_thread_schedules(world));
+
     // 2. Entity pools: apply what was recorded and not flushed yet.
     flush_registered_pools(world);
 

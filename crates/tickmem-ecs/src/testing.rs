@@ -178,7 +178,9 @@ pub fn assert_allocation_free(
 ///
 /// bevy_app's main schedules use the multi-threaded executor, which
 /// allocates for its tasks every update: give them the single-threaded one
-/// to reach zero (see [`assert_app_allocation_free`]).
+/// to reach zero, with
+/// [`TickmemPlugin::single_threaded`](crate::TickmemPlugin::single_threaded)
+/// (see [`assert_app_allocation_free`]).
 ///
 /// # Panics
 ///
@@ -223,21 +225,18 @@ fn check_app(app: &mut bevy_app::App, warm_up: u64, ticks: u64) -> Result<(), Bo
 /// ```
 /// use bevy_app::{App, Update};
 /// use bevy_ecs::prelude::*;
-/// use bevy_ecs::schedule::{Schedules, SingleThreadedExecutor};
 /// use tickmem_ecs::{Frame, TickmemPlugin};
 ///
 /// #[global_allocator]
 /// static GLOBAL: tickmem_track::CountingAlloc = tickmem_track::CountingAlloc::system();
 ///
 /// let mut app = App::new();
-/// app.add_plugins(TickmemPlugin::default());
+/// // bevy's multi-threaded executor allocates for its tasks every update:
+/// // run the app's schedules single-threaded.
+/// app.add_plugins(TickmemPlugin::default().single_threaded());
 /// app.add_systems(Update, |frame: Frame| {
 ///     frame.alloc_slice_copy(&[0u64; 64]);
 /// });
-/// // The multi-threaded executor allocates for its tasks every update.
-/// for (_, schedule) in app.world_mut().resource_mut::<Schedules>().iter_mut() {
-///     schedule.set_executor(SingleThreadedExecutor::new());
-/// }
 /// tickmem_ecs::testing::assert_app_allocation_free(&mut app, 5, 100);
 /// ```
 #[cfg(feature = "bevy_app")]

@@ -18,6 +18,9 @@
 //! [`BudgetOverrun`]: crate::BudgetOverrun
 //! [`MemoryStats::systems`]: crate::MemoryStats::systems
 //! [`testing::assert_allocation_free`]: crate::testing::assert_allocation_free
+//! [`FrameWriter<M>`]: crate::FrameWriter
+//! [`FrameReader<M>`]: crate::FrameReader
+//! [`FrameSlot<M>`]: crate::FrameSlot
 #![warn(missing_docs)]
 
 #[cfg(feature = "attribution")]

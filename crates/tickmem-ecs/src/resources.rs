@@ -94,8 +94,14 @@ impl fmt::Debug for FrameMemory {
 /// [`FrameArena`]: `alloc`, `alloc_slice_copy`, `vec`, `persist`, `get`, ...
 ///
 /// Memory allocated in tick N stays valid through tick N+1 (reach it there
-/// through a [`FrameHandle`](tickmem_frame::FrameHandle) from `persist`) and
-/// is reclaimed when tick N+2 starts. References cannot leave the system run.
+/// through a [`FrameHandle`](tickmem_frame::FrameHandle) from `persist`, or
+/// publish frame data with [`FrameWriter`](crate::FrameWriter)) and is
+/// reclaimed when tick N+2 starts. References cannot leave the system run.
+///
+/// Memory is not reused within a tick: pre-size frame collections
+/// (`frame.vec_with_capacity(n)`, `Vec::with_capacity_in(n, frame.allocator())`,
+/// `HashMap::with_capacity_and_hasher_in`), or each doubling leaves the old
+/// buffer behind until the frame is reclaimed.
 ///
 /// # Examples
 ///

@@ -106,6 +106,17 @@ pub(crate) fn thread_token() -> u64 {
 /// destructor that panics does not stop the others, nor leave the arena
 /// inconsistent: see [`begin_frame`](Self::begin_frame) ("Panics").
 ///
+/// # Memory is not reused within a frame
+///
+/// Bump allocation hands out fresh memory for every request; nothing is
+/// freed until the frame is reclaimed, except that a collection giving
+/// back (or growing) the lane's most recent allocation does so in place.
+/// A `FrameVec` or hashbrown map that grows by doubling therefore leaves
+/// its old buffers behind: pre-size frame collections
+/// ([`vec_with_capacity`](Self::vec_with_capacity),
+/// `with_capacity_in`, `with_capacity_and_hasher_in`), e.g. from last
+/// frame's size.
+///
 /// # Chunk reuse and trimming
 ///
 /// Reclaiming a frame keeps its largest chunk and sizes it to the lane's
@@ -521,7 +532,10 @@ impl FrameArena {
     /// An allocator handle for `allocator_api2` collections (`Vec`,
     /// hashbrown's `HashMap`, ...) living in the current frame. It is
     /// `Copy + Send + Sync`: each call allocates from the calling thread's
-    /// lane. See [`FrameAlloc`].
+    /// lane. See [`FrameAlloc`]. Pre-size the collections (memory is not
+    /// reused within a frame: a growing one leaves its old buffers behind),
+    /// and give hashbrown maps their hasher
+    /// (`HashMap::with_capacity_and_hasher_in`).
     ///
     /// ```
     /// use allocator_api2::vec::Vec;
@@ -761,7 +775,11 @@ impl FrameArena {
         Ok(unsafe { std::str::from_utf8_unchecked_mut(bytes) })
     }
 
-    /// An empty [`FrameVec`] in the current frame.
+    /// An empty [`FrameVec`] in the current frame. Prefer
+    /// [`vec_with_capacity`](Self::vec_with_capacity) when the size is
+    /// known: memory is not reused within a frame, so each time a vector
+    /// grows its old buffer stays behind until the frame is reclaimed
+    /// (unless it was the lane's last allocation).
     ///
     /// ```
     /// let arena = tickmem_frame::FrameArena::new();

@@ -230,6 +230,10 @@ impl<'f> FrameBuilder<'f> {
     /// (see [`FrameArena::allocator`]). Pre-size them
     /// (`with_capacity_in`, `with_capacity_and_hasher_in`): memory a
     /// collection gives back when it grows is not reused within the frame.
+    /// (`allocator_api2`'s `Vec::extend` from an iterator pushes one element
+    /// at a time; when the length is known, `extend_from_slice` or a frame
+    /// slice from [`alloc_slice_fill_with`](Self::alloc_slice_fill_with) is
+    /// faster: `benches/results/frame_data.md`.)
     ///
     /// ```
     /// use allocator_api2::vec::Vec;

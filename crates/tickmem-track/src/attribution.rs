@@ -592,8 +592,21 @@ impl fmt::Debug for Offender {
 /// the buffer is emptied). An offender of another tick still in the buffer
 /// (a call that raced with re-arming) is dropped.
 pub fn take(tick: u64) -> Option<Offender> {
-    if SLOT.state.load(Acquire) != READY {
-        return None;
+    // The offending call may be being captured right now on another thread
+    // (a worker that made it just before the boundary, walking its stack:
+    // the first walk in a process loads unwind tables). The capture neither
+    // blocks nor allocates: wait for it, a bounded while. Before, `take`
+    // returned `None` then, and the report lost its offender.
+    let mut waited = 0u32;
+    loop {
+        match SLOT.state.load(Acquire) {
+            READY => break,
+            WRITING if waited < 100_000 => {
+                waited += 1;
+                std::thread::yield_now();
+            }
+            _ => return None,
+        }
     }
     let kind = match SLOT.kind.load(Relaxed) {
         0 => CallKind::Alloc,

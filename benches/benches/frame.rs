@@ -16,6 +16,17 @@
 //!   frame. `allocs/{0,100,10000,100000}`: one lane, that many allocations per
 //!   frame: the cost must not depend on it.
 //!
+//! * `frame_data`: one iteration = one frame in which a producer builds
+//!   1,000 `u64`s and two consumers sum them, then the frame advances. Ids:
+//!   `publish_read` (a frame-allocated `allocator_api2` vector published
+//!   into a `FrameHost`, read through its token), `publish_read_slice` (the
+//!   same as a frame slice filled by `alloc_slice_fill_with`),
+//!   `persist_std_vec` (the
+//!   only way before frame data: a `'static` std `Vec`, heap-allocated each
+//!   frame, persisted and read through a `FrameHandle`), `reused_std_vec`
+//!   (anchor: a std `Vec` kept across frames and refilled, the
+//!   `Local<Vec<T>>` pattern).
+//!
 //! glibc is measured as a game runs it: `make_process_multithreaded` starts
 //! and joins a thread first (glibc's malloc gets slower for good once a
 //! process has had a second thread).
@@ -34,7 +45,7 @@ use bumpalo::Bump;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use mimalloc::MiMalloc;
 use tickmem_benches::SplitMix64;
-use tickmem_frame::{FrameArena, FrameConfig};
+use tickmem_frame::{FrameAlloc, FrameArena, FrameConfig, FrameHost};
 
 /// Allocations per frame.
 const N: usize = 10_000;
@@ -320,5 +331,78 @@ fn frame_alloc_threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, frame_alloc, frame_reset, frame_alloc_threads);
+tickmem_frame::frame_data! {
+    /// The bench's published vector.
+    Words<'f> = allocator_api2::vec::Vec<u64, FrameAlloc<'f>>;
+    /// The same as a frame slice.
+    WordSlice<'f> = &'f [u64];
+}
+
+/// Elements a frame-data producer builds.
+const WORDS: u64 = 1_000;
+
+fn frame_data(c: &mut Criterion) {
+    let mut group = c.benchmark_group("frame_data");
+    group.throughput(Throughput::Elements(WORDS));
+
+    group.bench_function("publish_read", |b| {
+        let mut host = FrameHost::new(FrameArena::with_config(config()));
+        b.iter(|| {
+            let token = host.publish::<Words>(|f| {
+                let mut v =
+                    allocator_api2::vec::Vec::with_capacity_in(WORDS as usize, f.allocator());
+                v.extend(0..black_box(WORDS));
+                v
+            });
+            for _ in 0..2 {
+                black_box(host.read(token).map(|v| v.iter().sum::<u64>()));
+            }
+            host.begin_frame();
+        });
+    });
+
+    group.bench_function("publish_read_slice", |b| {
+        let mut host = FrameHost::new(FrameArena::with_config(config()));
+        b.iter(|| {
+            let n = black_box(WORDS) as usize;
+            let token = host.publish::<WordSlice>(|f| &*f.alloc_slice_fill_with(n, |i| i as u64));
+            for _ in 0..2 {
+                black_box(host.read(token).map(|v| v.iter().sum::<u64>()));
+            }
+            host.begin_frame();
+        });
+    });
+
+    group.bench_function("persist_std_vec", |b| {
+        let mut arena = FrameArena::with_config(config());
+        b.iter(|| {
+            let v: Vec<u64> = (0..black_box(WORDS)).collect();
+            let handle = arena.persist(v);
+            for _ in 0..2 {
+                black_box(arena.get(handle).map(|v| v.iter().sum::<u64>()));
+            }
+            arena.begin_frame();
+        });
+    });
+
+    group.bench_function("reused_std_vec", |b| {
+        let mut v: Vec<u64> = Vec::with_capacity(WORDS as usize);
+        b.iter(|| {
+            v.clear();
+            v.extend(0..black_box(WORDS));
+            for _ in 0..2 {
+                black_box(v.iter().sum::<u64>());
+            }
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    frame_alloc,
+    frame_reset,
+    frame_alloc_threads,
+    frame_data
+);
 criterion_main!(benches);

@@ -168,7 +168,12 @@ fn parse_args() -> Result<Args, String> {
 pub(crate) struct Run {
     pub(crate) mode: Mode,
     pub(crate) tick_us: Vec<f64>,
+    /// Global-allocator calls of each tick, tickmem's own housekeeping left
+    /// out (it is in `housekeeping`).
     pub(crate) allocs: Vec<u64>,
+    /// Calls tickmem made for its own housekeeping in each tick (chunks
+    /// grown or trimmed, entity pools shrunk; `tickmem::track::housekeeping`).
+    pub(crate) housekeeping: Vec<u64>,
     /// Bytes of per-tick data: the frame arena's bytes (tickmem), the bytes
     /// allocated from the heap during the tick (baseline).
     pub(crate) tick_bytes: Vec<u64>,
@@ -200,6 +205,10 @@ impl Run {
     }
     fn allocs_per_tick(&self) -> f64 {
         let s = self.steady(&self.allocs);
+        s.iter().sum::<u64>() as f64 / s.len() as f64
+    }
+    fn housekeeping_per_tick(&self) -> f64 {
+        let s = self.steady(&self.housekeeping);
         s.iter().sum::<u64>() as f64 / s.len() as f64
     }
     fn avg_tick_bytes(&self) -> f64 {
@@ -250,6 +259,7 @@ fn run_mode(mode: Mode, args: &Args) -> Run {
         mode,
         tick_us: Vec::with_capacity(n),
         allocs: Vec::with_capacity(n),
+        housekeeping: Vec::with_capacity(n),
         tick_bytes: Vec::with_capacity(n),
         retained_bytes: 0,
         checksum: 0,
@@ -268,6 +278,7 @@ fn run_mode(mode: Mode, args: &Args) -> Run {
     };
     for tick in 0..n {
         let before = tickmem::track::global_stats();
+        let hk_before = tickmem::track::housekeeping_stats();
         let t0 = Instant::now();
         schedule.run(&mut world);
         let dt = t0.elapsed();
@@ -276,8 +287,13 @@ fn run_mode(mode: Mode, args: &Args) -> Run {
         // it). Not part of the timed tick; its allocator calls count.
         world.clear_trackers();
         let after = tickmem::track::global_stats();
+        let housekeeping = tickmem::track::housekeeping_stats()
+            .since(&hk_before)
+            .calls();
         run.tick_us.push(dt.as_secs_f64() * 1e6);
-        run.allocs.push(after.calls() - before.calls());
+        run.allocs
+            .push(after.calls() - before.calls() - housekeeping);
+        run.housekeeping.push(housekeeping);
         run.tick_bytes.push(match mode {
             Mode::Tickmem => tickmem_mode::frame_bytes(&world),
             Mode::Baseline => after.bytes_allocated - before.bytes_allocated,
@@ -461,17 +477,18 @@ fn main() {
         );
     }
     println!(
-        "(allocs/tick: global-allocator calls counted by CountingAlloc after the warm-up, all threads; tick bytes: frame-arena bytes of a tick for tickmem, heap bytes allocated during a tick for baseline (its peak is one tick where a bevy-internal buffer regrows); retained: heap bytes still live at the end of the run)"
+        "(allocs/tick: global-allocator calls counted by CountingAlloc after the warm-up, all threads, tickmem's own housekeeping (chunks grown or trimmed, entity pools shrunk) counted apart; tick bytes: frame-arena bytes of a tick for tickmem, heap bytes allocated during a tick for baseline (its peak is one tick where a bevy-internal buffer regrows); retained: heap bytes still live at the end of the run)"
     );
     println!();
     for r in &runs {
         println!(
-            "summary mode={} ticks={} avg_tick_us={:.2} p99_tick_us={:.2} allocs_per_tick={:.2} peak_frame_bytes={} checksum={:016x}",
+            "summary mode={} ticks={} avg_tick_us={:.2} p99_tick_us={:.2} allocs_per_tick={:.2} housekeeping_per_tick={:.2} peak_frame_bytes={} checksum={:016x}",
             r.mode.name(),
             r.tick_us.len(),
             r.avg_tick_us(),
             r.p99_tick_us(),
             r.allocs_per_tick(),
+            r.housekeeping_per_tick(),
             r.peak_tick_bytes(),
             r.checksum
         );
@@ -558,16 +575,17 @@ fn write_csv(path: &std::path::Path, runs: &[Run]) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    writeln!(f, "mode,tick,tick_us,allocs,tick_bytes")?;
+    writeln!(f, "mode,tick,tick_us,allocs,housekeeping,tick_bytes")?;
     for r in runs {
         for i in 0..r.tick_us.len() {
             writeln!(
                 f,
-                "{},{},{:.3},{},{}",
+                "{},{},{:.3},{},{},{}",
                 r.mode.name(),
                 i,
                 r.tick_us[i],
                 r.allocs[i],
+                r.housekeeping[i],
                 r.tick_bytes[i]
             )?;
         }

@@ -1,40 +1,47 @@
 //! tickmem mode: the same game with tickmem's allocators.
 //!
 //! * bullets are recycled through an `EntityPool<Bullet>` (`PoolCommands`),
-//!   released by `collide_and_think` and re-acquired by `emit` before the
-//!   same flush, so most are overwritten in place;
-//! * the broadphase grid, its cell lists, the enemy snapshot and the AI
-//!   decisions live in the frame arena (`Frame`);
+//!   released by `collide` and re-acquired by `emit` before the same flush,
+//!   so most are overwritten in place;
+//! * the broadphase grid and its cell lists live in the frame arena; what
+//!   the collision pass found (bullets per cell, the enemy snapshot, damage,
+//!   hits) is *frame data*: `collide` publishes it (`FrameWriter`), `think`
+//!   reads it later in the tick and next tick's `render_extract` reads the
+//!   hits (`FrameReader`), with no copy and no handle per hit; next tick's
+//!   broadphase sizes its cells from it (`publish_with_previous`);
 //! * each enemy's path query runs in a scratch arena inside a worker job;
-//! * hits are persisted as `FrameHandle<Hit>`s and read by next tick's
-//!   render extract;
 //! * enemies live in a `Pool<Enemy>` (`ObjectPool`), named by `Handle`s.
 
+use allocator_api2::vec::Vec as AVec;
 use bevy_ecs::prelude::*;
 use tickmem::ecs::{
-    EntityPoolWorldExt, Frame, FrameMemory, ObjectPool, PoolCommands, TickmemWorldExt,
+    EntityPoolWorldExt, Frame, FrameMemory, FrameReader, FrameWriter, ObjectPool, PoolCommands,
+    TickmemWorldExt,
 };
-use tickmem::frame::FrameHandle;
+use tickmem::frame::FrameAlloc;
 use tickmem::pool::{Handle, Pool};
 
-use crate::sim::*;
+use crate::sim::{collide as collide_grid, think as think_enemy, *};
 
 /// Each enemy slot's current handle into the enemy pool.
 #[derive(Resource)]
 pub(crate) struct EnemySlots(pub(crate) Vec<Handle<Enemy>>);
 
-/// Last tick's bullets per cell (the broadphase's capacity hint), carried
-/// into this tick by the frame arena.
-#[derive(Resource, Default)]
-pub(crate) struct LastCounts(pub(crate) Option<FrameHandle<[u16; GRID * GRID]>>);
+/// What the collision pass found, in this tick's frame memory.
+pub(crate) struct Contacts<'f> {
+    /// Bullets per cell (the AI's input, and next tick's capacity hint).
+    pub(crate) counts: &'f [u16],
+    /// The enemies as the collision pass saw them, in slot order.
+    pub(crate) enemies: AVec<Enemy, FrameAlloc<'f>>,
+    /// Damage per enemy, in slot order.
+    pub(crate) damage: AVec<i32, FrameAlloc<'f>>,
+    /// Bullets that hit an enemy, read by next tick's render extract.
+    pub(crate) hits: AVec<Hit, FrameAlloc<'f>>,
+}
 
-/// Hits persisted this tick, read by the render extract next tick.
-#[derive(Resource)]
-pub(crate) struct PendingHits {
-    pub(crate) handles: Vec<FrameHandle<Hit>>,
-    /// One handle from two ticks ago: it must read `None`.
-    pub(crate) stale_probe: Option<FrameHandle<Hit>>,
-    pub(crate) stale_checked: u64,
+tickmem::frame::frame_data! {
+    /// This tick's collision results.
+    pub(crate) ContactData<'f> = Contacts<'f>;
 }
 
 /// Insert tickmem, the resources and the systems of tickmem mode.
@@ -74,102 +81,108 @@ pub(crate) fn setup_with_config(
     world.insert_resource(EnemySlots(slots));
     world.insert_resource(cfg);
     world.insert_resource(SimStats::default());
-    world.insert_resource(LastCounts::default());
-    world.insert_resource(PendingHits {
-        handles: Vec::with_capacity(8192),
-        stale_probe: None,
-        stale_checked: 0,
-    });
     schedule.add_systems(
         (
             render_extract,
             crate::baseline::move_bullets,
-            // No sync point between them: bullets released by the first are
-            // handed back by the second in the same flush, in place.
-            (collide_and_think, emit).chain_ignore_deferred(),
+            // No sync point between them: bullets released by `collide` are
+            // handed back by `emit` in the same flush, in place.
+            (collide, think, emit).chain_ignore_deferred(),
             end_tick,
         )
             .chain(),
     );
 }
 
-fn render_extract(frame: Frame, mut pending: ResMut<PendingHits>, mut stats: ResMut<SimStats>) {
-    let pending = &mut *pending;
-    if let Some(old) = pending.stale_probe.take() {
-        assert!(
-            frame.get(old).is_none(),
-            "a hit from two ticks ago must be gone"
-        );
-        pending.stale_checked += 1;
-    }
-    pending.stale_probe = pending.handles.first().copied();
-    for h in pending.handles.drain(..) {
-        let hit = frame
-            .get(h)
-            .expect("a hit persisted last tick is readable this tick");
-        stats.render_sum = stats.render_sum.wrapping_add(hit.digest());
-        stats.render_hits += 1;
+/// Last tick's hits, read where `collide` left them (frame data of the
+/// previous tick).
+fn render_extract(contacts: FrameReader<ContactData>, mut stats: ResMut<SimStats>) {
+    if let Some(last) = contacts.previous() {
+        for hit in &last.hits {
+            stats.render_sum = stats.render_sum.wrapping_add(hit.digest());
+            stats.render_hits += 1;
+        }
     }
 }
 
-#[allow(clippy::too_many_arguments, reason = "a bevy system's parameters")]
-fn collide_and_think(
-    frame: Frame,
+/// The broadphase and the collision test. Expired bullets and bullets that
+/// hit are released to the pool; the results are published for `think` and
+/// next tick's `render_extract`.
+fn collide(
+    mut contacts: FrameWriter<ContactData>,
     mut pool: PoolCommands<Bullet>,
     bullets: Query<(Entity, &Pos, &Ttl, &Bullet)>,
+    enemies: Res<ObjectPool<Enemy>>,
+    slots: Res<EnemySlots>,
+    mut stats: ResMut<SimStats>,
+) {
+    let found = contacts.publish_with_previous(|f, last| {
+        let a = f.allocator();
+        // Last tick's bullets per cell size this tick's cell lists, and its
+        // hits this tick's hit list (frame memory is not reused within a
+        // frame: pre-sizing keeps a growing list from leaving copies behind).
+        let hint = last.map_or(&[][..], |c| c.counts);
+        let expected_hits = last.map_or(64, |c| c.hits.len() + c.hits.len() / 4 + 64);
+        let mut grid = Grid::build(
+            a,
+            hint,
+            bullets.iter().filter_map(|(e, p, t, b)| {
+                if bullet_expired(p, t) {
+                    pool.release(e);
+                    None
+                } else {
+                    Some((e, p.0, b.id))
+                }
+            }),
+        );
+        let mut snapshot = AVec::with_capacity_in(slots.0.len(), a);
+        snapshot.extend(slots.0.iter().map(|&h| enemies[h]));
+        let mut hits = AVec::with_capacity_in(expected_hits, a);
+        let damage = collide_grid(a, &mut grid, &snapshot, |h| hits.push(h));
+        for item in grid.cells.iter().flat_map(|c| c.iter()) {
+            if item.hit {
+                pool.release(item.entity);
+            }
+        }
+        let counts = f.alloc_slice_fill_with(GRID * GRID, |i| {
+            grid.cells[i].len().min(u16::MAX as usize) as u16
+        });
+        Contacts {
+            counts,
+            enemies: snapshot,
+            damage,
+            hits,
+        }
+    });
+    stats.hits += found.hits.len() as u64;
+}
+
+/// The enemies' AI, in scratch arenas inside worker jobs, on what `collide`
+/// published this tick; then damage, movement and respawns.
+fn think(
+    frame: Frame,
+    contacts: FrameReader<ContactData>,
     cfg: Res<SimConfig>,
     mut enemies: ResMut<ObjectPool<Enemy>>,
     mut slots: ResMut<EnemySlots>,
-    mut pending: ResMut<PendingHits>,
-    mut last_counts: ResMut<LastCounts>,
     mut stats: ResMut<SimStats>,
 ) {
-    let a = frame.allocator();
-    let hint = last_counts
-        .0
-        .and_then(|h| frame.get(h))
-        .map_or(&[][..], |c| &c[..]);
-    let mut grid = Grid::build(
-        a,
-        hint,
-        bullets.iter().filter_map(|(e, p, t, b)| {
-            if bullet_expired(p, t) {
-                pool.release(e);
-                None
-            } else {
-                Some((e, p.0, b.id))
-            }
-        }),
-    );
-    let mut snapshot = allocator_api2::vec::Vec::with_capacity_in(slots.0.len(), a);
-    snapshot.extend(slots.0.iter().map(|&h| enemies[h]));
-    let mut hits = 0;
-    let damage = collide(a, &mut grid, &snapshot, |h| {
-        pending.handles.push(frame.persist(h));
-        hits += 1;
-    });
-    for item in grid.cells.iter().flat_map(|c| c.iter()) {
-        if item.hit {
-            pool.release(item.entity);
-        }
-    }
-    let handle = frame.persist(grid.counts());
-    last_counts.0 = Some(handle);
-    let counts: &[u16] = frame.get(handle).expect("made this tick");
-    let vels = frame.alloc_slice_fill_with(snapshot.len(), |_| V2::default());
+    let found = contacts.get().expect("`collide` published this tick");
+    let vels = frame.alloc_slice_fill_with(found.enemies.len(), |_| V2::default());
     run_jobs(vels, |first, out| {
         for (j, v) in out.iter_mut().enumerate() {
-            *v = tickmem::scratch::with(|s| think(s.allocator(), &snapshot[first + j], counts));
+            *v = tickmem::scratch::with(|s| {
+                think_enemy(s.allocator(), &found.enemies[first + j], found.counts)
+            });
         }
     });
     for (i, h) in slots.0.iter_mut().enumerate() {
-        if update_enemy(&mut enemies[*h], damage[i], vels[i]) {
+        if update_enemy(&mut enemies[*h], found.damage[i], vels[i]) {
             let old = enemies.remove(*h).expect("slot handles are live");
             *h = enemies.insert(Enemy::spawn(cfg.seed, old.slot, old.lives + 1));
             stats.respawns += 1;
         }
     }
-    stats.hits += hits;
 }
 
 fn emit(

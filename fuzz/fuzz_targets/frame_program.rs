@@ -1,5 +1,7 @@
 //! Random frame-arena programs from libFuzzer's bytes: several threads'
-//! lanes, persist/get, vector growth (moved across threads), slices whose
+//! lanes, persist/get, frame data published into the arena's `FrameHost`
+//! (build closures and destructors that panic) and read back, vector growth
+//! (moved across threads), slices whose
 //! fill closure panics, iterators and `retain` predicates that panic,
 //! destructors that panic when their frame is reclaimed, and the frame byte
 //! limit. The interpreter and its model are those of the panic-injection
@@ -19,7 +21,7 @@ use libfuzzer_sys::fuzz_target;
 use program::{Op, Program, THREADS};
 
 fn op(u: &mut Unstructured<'_>) -> Result<Op> {
-    Ok(match u.int_in_range(0..=7u8)? {
+    Ok(match u.int_in_range(0..=9u8)? {
         0 => Op::Bytes {
             len: u.int_in_range(0..=3000)?,
             fill: u.arbitrary()?,
@@ -50,6 +52,14 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
         6 => Op::Persist {
             value: u.arbitrary()?,
             bomb: u.ratio(1, 5)?,
+        },
+        7 => Op::Publish {
+            len: u.int_in_range(0..=8)?,
+            panic_at: u.int_in_range(0..=10)?,
+            bomb: u.ratio(1, 4)?,
+        },
+        8 => Op::Read {
+            index: u.arbitrary()?,
         },
         _ => Op::Get {
             index: u.arbitrary()?,

@@ -48,6 +48,11 @@ use crate::resources::{FrameMemory, MemoryStats, Offender, OffenderCall, SystemA
 /// The name under which allocations made outside any system are reported.
 pub(crate) const OUTSIDE: &str = "(outside systems)";
 
+/// The name under which tickmem's own housekeeping is reported
+/// (`tickmem_track::housekeeping`: chunks grown and trimmed, lanes created,
+/// entity pools shrunk), wherever it ran.
+pub(crate) const HOUSEKEEPING: &str = "(tickmem housekeeping)";
+
 /// One wrapped system's counters, written by its wrapper's `end` part (a
 /// system runs on one thread at a time) and read and reset by the frame
 /// boundary (exclusive).
@@ -367,10 +372,12 @@ pub(crate) fn attribute_app_schedules(world: &mut World) {
 }
 
 /// Fill `stats.systems` with the tick's per-system counts (resetting them),
-/// then `(outside systems)`: the tick's process-wide calls and bytes minus
-/// the systems'. Reuses the entries: no allocation once every system has
-/// been seen. Sets the `tickmem/allocs/*` plots.
-pub(crate) fn publish(world: &mut World, tick: Option<AllocStats>) {
+/// then `(tickmem housekeeping)`, then `(outside systems)`: the tick's
+/// process-wide calls and bytes minus the systems' and the housekeeping's.
+/// (Housekeeping inside a system is a nested scope: not in the system's
+/// counts.) Reuses the entries: no allocation once every system has been
+/// seen. Sets the `tickmem/allocs/*` plots.
+pub(crate) fn publish(world: &mut World, tick: Option<crate::boundary::TickCalls>) {
     let Some(tick) = tick else { return };
     if !world.contains_resource::<SystemRegistry>() {
         return;
@@ -379,15 +386,20 @@ pub(crate) fn publish(world: &mut World, tick: Option<AllocStats>) {
     // (removing and re-inserting a resource would allocate in bevy).
     let mut systems = std::mem::take(&mut world.resource_mut::<MemoryStats>().systems);
     let registry = world.resource::<SystemRegistry>();
-    // Keep `(outside systems)` last: take it off while systems are added.
-    let mut outside = match systems.last() {
-        Some(last) if last.name == OUTSIDE => systems.pop(),
-        _ => None,
-    }
-    .unwrap_or_else(|| SystemAllocStats {
-        name: OUTSIDE.to_owned(),
-        ..SystemAllocStats::default()
-    });
+    // Keep the two summary entries last: take them off while systems are
+    // added.
+    let mut take = |name: &str| {
+        match systems.last() {
+            Some(last) if last.name == name => systems.pop(),
+            _ => None,
+        }
+        .unwrap_or_else(|| SystemAllocStats {
+            name: name.to_owned(),
+            ..SystemAllocStats::default()
+        })
+    };
+    let mut outside = take(OUTSIDE);
+    let mut housekeeping = take(HOUSEKEEPING);
     let (mut calls, mut bytes) = (0u64, 0u64);
     for (i, c) in registry.systems.iter().enumerate() {
         if systems.len() <= i {
@@ -403,11 +415,19 @@ pub(crate) fn publish(world: &mut World, tick: Option<AllocStats>) {
         calls += entry.calls;
         bytes += entry.bytes_allocated;
     }
+    let (total, hk) = (tick.total, tick.housekeeping);
+    housekeeping.runs = 0;
+    housekeeping.calls = hk.calls();
+    housekeeping.bytes_allocated = hk.bytes_allocated;
+    housekeeping.frame_bytes = 0;
     outside.runs = 0;
-    outside.calls = tick.calls().saturating_sub(calls);
-    outside.bytes_allocated = tick.bytes_allocated.saturating_sub(bytes);
+    outside.calls = total.calls().saturating_sub(calls + hk.calls());
+    outside.bytes_allocated = total
+        .bytes_allocated
+        .saturating_sub(bytes + hk.bytes_allocated);
     outside.frame_bytes = 0;
     registry.outside_plot.set(outside.calls as f64);
+    systems.push(housekeeping);
     systems.push(outside);
     world.resource_mut::<MemoryStats>().systems = systems;
 }

@@ -179,6 +179,8 @@ struct TickmemState {
     counting: Option<bool>,
     /// Process-wide counts at the start of the current tick.
     tick_start: GlobalStats,
+    /// Process-wide housekeeping counts at the start of the current tick.
+    housekeeping_start: AllocStats,
     /// The budget being checked and how many ticks it has seen.
     budget: Option<BudgetState>,
     /// Give every schedule of `Schedules` the attribution pass (plugin).
@@ -207,6 +209,7 @@ impl TickmemState {
             // The first tick's count starts at install (zeros when
             // CountingAlloc is not installed; then it is never reported).
             tick_start: tickmem_track::global_stats(),
+            housekeeping_start: tickmem_track::housekeeping_stats(),
             budget: None,
             #[cfg(feature = "attribution")]
             attribute_app_schedules: false,
@@ -244,7 +247,12 @@ fn frame_boundary(world: &mut World, token: &Arc<BoundaryToken>) {
     // 1. Close the books of the tick that just finished, before doing any
     //    work of our own (which counts for the new tick).
     let tick = account_tick(world);
-    let tick_calls = tick.map(|t| t.calls());
+    let tick_calls = tick.map(|t| t.total.calls());
+
+    // Plugin option: schedules added since the last tick get the
+    // single-threaded executor (housekeeping: a new executor allocates once).
+    #[cfg(feature = "bevy_app")]
+    tickmem_track::housekeeping(|| crate::plugin::single_thread_schedules(world));
 
     // 2. Entity pools: apply what was recorded and not flushed yet.
     flush_registered_pools(world);
@@ -289,7 +297,8 @@ fn frame_boundary(world: &mut World, token: &Arc<BoundaryToken>) {
         let mut stats = world.resource_mut::<MemoryStats>();
         stats.epoch = epoch;
         stats.frame_bytes_before = stats.frame_bytes;
-        stats.frame_bytes = frame.bytes_this_frame;
+        stats.frame_bytes = frame.bumped_this_frame;
+        stats.frame_peak = frame.peak_this_frame;
         stats.frame_high_water = frame.high_water_bytes;
         stats.frame_reserved = frame.bytes_reserved;
         stats.frame_chunks = frame.chunks;
@@ -298,6 +307,7 @@ fn frame_boundary(world: &mut World, token: &Arc<BoundaryToken>) {
         stats.scratch_high_water = scratch.high_water_bytes;
         stats.scratch_reserved = scratch.bytes_reserved;
         stats.global_alloc_calls = tick_calls;
+        stats.housekeeping_calls = tick.map(|t| t.housekeeping.calls());
     }
     publish_pools(world);
     crate::retained::publish(world);
@@ -306,7 +316,7 @@ fn frame_boundary(world: &mut World, token: &Arc<BoundaryToken>) {
 
     // 6. Tracy.
     let (frame_bytes, frame_reserved, scratch_reserved, scratch_in_use, allocs_per_frame) = plots;
-    frame_bytes.set(frame.bytes_this_frame as f64);
+    frame_bytes.set(frame.bumped_this_frame as f64);
     frame_reserved.set(frame.bytes_reserved as f64);
     scratch_reserved.set(scratch.bytes_reserved as f64);
     scratch_in_use.set(scratch.bytes_in_use as f64);
@@ -332,12 +342,13 @@ struct BudgetState {
 /// [`MemoryStats::last_overrun`]) allocates and frees: it happens between
 /// the end of the finished tick and the start of the next, and is counted
 /// in neither.
-fn account_tick(world: &mut World) -> Option<AllocStats> {
+fn account_tick(world: &mut World) -> Option<TickCalls> {
     let config_budget = world.resource::<TickmemConfig>().budget;
     let epoch = world.resource::<FrameMemory>().epoch();
 
     // Read the counters first: nothing below may count for the finished tick.
     let now = tickmem_track::global_stats();
+    let housekeeping_now = tickmem_track::housekeeping_stats();
     let mut state = world.resource_mut::<TickmemState>();
     let counting = *state.counting.get_or_insert_with(|| {
         // First boundary: probe once (the probe allocates, after the read).
@@ -347,12 +358,16 @@ fn account_tick(world: &mut World) -> Option<AllocStats> {
         return None;
     }
     let tick = now.since(&state.tick_start);
+    let housekeeping = housekeeping_now.since(&state.housekeeping_start);
+    // tickmem's own housekeeping (chunks grown and trimmed, lanes created,
+    // entity pools shrunk) is not the user's: not charged to the budget.
+    let user_calls = tick.calls().saturating_sub(housekeeping.calls());
 
     // The budget: a changed configuration starts counting ticks anew.
     let mut over = None;
     let next_checked = match (state.budget.as_mut(), config_budget) {
         (Some(b), Some(config)) if b.config == config => {
-            if b.ticks >= config.warm_up_ticks && tick.calls() > config.max_calls_per_tick {
+            if b.ticks >= config.warm_up_ticks && user_calls > config.max_calls_per_tick {
                 over = Some(config.max_calls_per_tick);
             }
             b.ticks += 1;
@@ -378,7 +393,7 @@ fn account_tick(world: &mut World) -> Option<AllocStats> {
             let offender = None;
             let overrun = BudgetOverrun {
                 epoch,
-                calls: tick.calls(),
+                calls: user_calls,
                 max_calls,
                 offender,
             };
@@ -400,7 +415,12 @@ fn account_tick(world: &mut World) -> Option<AllocStats> {
 
     // The next tick starts here.
     let start = tickmem_track::global_stats();
-    world.resource_mut::<TickmemState>().tick_start = start;
+    let housekeeping_start = tickmem_track::housekeeping_stats();
+    {
+        let mut state = world.resource_mut::<TickmemState>();
+        state.tick_start = start;
+        state.housekeeping_start = housekeeping_start;
+    }
     // The capture is process-wide; a world that never armed it leaves it
     // alone (another world may be using it).
     #[cfg(feature = "attribution")]
@@ -417,7 +437,18 @@ fn account_tick(world: &mut World) -> Option<AllocStats> {
     }
     #[cfg(not(feature = "attribution"))]
     let _ = next_checked;
-    Some(tick)
+    Some(TickCalls {
+        total: tick,
+        housekeeping,
+    })
+}
+
+/// A finished tick's process-wide global-allocator calls, and the part of
+/// them that was tickmem's housekeeping.
+#[derive(Clone, Copy)]
+pub(crate) struct TickCalls {
+    pub(crate) total: AllocStats,
+    pub(crate) housekeeping: AllocStats,
 }
 
 fn flush_registered_pools(world: &mut World) {
@@ -466,9 +497,32 @@ pub trait TickmemWorldExt {
     /// register it for [`MemoryStats::pools`] and the
     /// `tickmem/pool_live/<T>` plot. Registering twice does nothing more.
     fn register_object_pool<T: Send + Sync + 'static>(&mut self) -> &mut Self;
+
+    /// Insert the [`FrameSlot<M>`](crate::FrameSlot) resource for frame
+    /// data of kind `M` (unless there is one). Systems using
+    /// [`FrameWriter<M>`](crate::FrameWriter) or
+    /// [`FrameReader<M>`](crate::FrameReader) insert it themselves when they
+    /// are initialised; register `M` to read it from exclusive systems or
+    /// outside the schedule before that.
+    ///
+    /// ```
+    /// use bevy_ecs::prelude::*;
+    /// use tickmem_ecs::{FrameSlot, TickmemWorldExt};
+    /// tickmem_frame::frame_data! { Ids<'f> = &'f [u32]; }
+    ///
+    /// let mut world = World::new();
+    /// world.register_frame_data::<Ids>();
+    /// assert!(world.contains_resource::<FrameSlot<Ids>>());
+    /// ```
+    fn register_frame_data<M: tickmem_frame::FrameData>(&mut self) -> &mut Self;
 }
 
 impl TickmemWorldExt for World {
+    fn register_frame_data<M: tickmem_frame::FrameData>(&mut self) -> &mut Self {
+        self.init_resource::<crate::FrameSlot<M>>();
+        self
+    }
+
     fn register_entity_pool<M: Component>(&mut self) -> &mut Self {
         if !self.contains_resource::<EntityPool<M>>() {
             self.insert_resource(EntityPool::<M>::new());

@@ -28,12 +28,16 @@
 //! [`Kept`]: crate::Kept
 //! [`MemoryStats::retained`]: crate::MemoryStats::retained
 //! [`TickmemConfig::retained`]: crate::TickmemConfig::retained
+//! [`FrameWriter<M>`]: crate::FrameWriter
+//! [`FrameReader<M>`]: crate::FrameReader
+//! [`FrameSlot<M>`]: crate::FrameSlot
 #![warn(missing_docs)]
 
 #[cfg(feature = "attribution")]
 mod attribution;
 mod boundary;
 pub mod entity_pool;
+mod frame_data;
 mod names;
 mod order;
 #[cfg(feature = "bevy_app")]
@@ -49,6 +53,7 @@ pub use entity_pool::{
     AdoptError, EntityPool, EntityPoolWorldExt, PoolBundle, PoolCommands, Pooled, ReleaseError,
     ShrinkPolicy, apply_entity_pool,
 };
+pub use frame_data::{FrameReader, FrameSlot, FrameWriter};
 pub use order::TickmemSet;
 #[cfg(feature = "bevy_app")]
 pub use plugin::{TickmemAppExt, TickmemFrameStart, TickmemPlugin};

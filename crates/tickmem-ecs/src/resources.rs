@@ -5,7 +5,7 @@ use std::ops::{Deref, DerefMut};
 
 use bevy_ecs::resource::Resource;
 use bevy_ecs::system::{Res, SystemParam};
-use tickmem_frame::{FrameArena, FrameConfig};
+use tickmem_frame::{FrameArena, FrameConfig, FrameHost};
 use tickmem_pool::Pool;
 use tickmem_scratch::TrimPolicy;
 
@@ -17,6 +17,12 @@ use crate::retained::RetainPolicy;
 /// through `world.resource::<FrameMemory>()`. It dereferences to the arena.
 /// Only the frame-boundary system advances it (`begin_frame` needs `&mut`,
 /// which this resource does not hand out), once per tick.
+///
+/// It holds the arena in a [`FrameHost`], so systems can publish frame data
+/// for other systems ([`FrameWriter`](crate::FrameWriter),
+/// [`FrameReader`](crate::FrameReader)): the arena stays at one heap
+/// address when the resource moves (removed, swapped, the world dropped),
+/// and published values are dropped before their frame is reclaimed.
 ///
 /// # Examples
 ///
@@ -32,7 +38,7 @@ use crate::retained::RetainPolicy;
 /// ```
 #[derive(Resource)]
 pub struct FrameMemory {
-    arena: FrameArena,
+    host: FrameHost,
 }
 
 impl FrameMemory {
@@ -40,23 +46,31 @@ impl FrameMemory {
     /// [`install`](crate::install) to use an arena you configured yourself
     /// (otherwise `install` creates one from [`TickmemConfig::frame`]).
     pub fn new(arena: FrameArena) -> Self {
-        FrameMemory { arena }
+        FrameMemory {
+            host: FrameHost::new(arena),
+        }
     }
 
     /// The arena.
     pub fn arena(&self) -> &FrameArena {
-        &self.arena
+        self.host.arena()
+    }
+
+    /// The [`FrameHost`] holding the arena, where frame data is published
+    /// (see [`FrameWriter`](crate::FrameWriter)).
+    pub fn host(&self) -> &FrameHost {
+        &self.host
     }
 
     /// Advance the arena (the frame-boundary system calls this, once per
-    /// tick).
+    /// tick): frame data of the frame being reclaimed is dropped first.
     pub(crate) fn begin_frame(&mut self) {
-        self.arena.begin_frame();
+        self.host.begin_frame();
     }
 
-    /// Take the arena back.
+    /// Take the arena back (published frame data is dropped first).
     pub fn into_inner(self) -> FrameArena {
-        self.arena
+        self.host.into_inner()
     }
 }
 
@@ -64,13 +78,13 @@ impl Deref for FrameMemory {
     type Target = FrameArena;
 
     fn deref(&self) -> &FrameArena {
-        &self.arena
+        self.host.arena()
     }
 }
 
 impl fmt::Debug for FrameMemory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("FrameMemory").field(&self.arena).finish()
+        f.debug_tuple("FrameMemory").field(&self.host).finish()
     }
 }
 
@@ -82,8 +96,14 @@ impl fmt::Debug for FrameMemory {
 /// [`FrameArena`]: `alloc`, `alloc_slice_copy`, `vec`, `persist`, `get`, ...
 ///
 /// Memory allocated in tick N stays valid through tick N+1 (reach it there
-/// through a [`FrameHandle`](tickmem_frame::FrameHandle) from `persist`) and
-/// is reclaimed when tick N+2 starts. References cannot leave the system run.
+/// through a [`FrameHandle`](tickmem_frame::FrameHandle) from `persist`, or
+/// publish frame data with [`FrameWriter`](crate::FrameWriter)) and is
+/// reclaimed when tick N+2 starts. References cannot leave the system run.
+///
+/// Memory is not reused within a tick: pre-size frame collections
+/// (`frame.vec_with_capacity(n)`, `Vec::with_capacity_in(n, frame.allocator())`,
+/// `HashMap::with_capacity_and_hasher_in`), or each doubling leaves the old
+/// buffer behind until the frame is reclaimed.
 ///
 /// # Examples
 ///
@@ -119,7 +139,7 @@ pub struct Frame<'w> {
 impl Frame<'_> {
     /// The arena (also reachable through `Deref`).
     pub fn arena(&self) -> &FrameArena {
-        &self.memory.arena
+        self.memory.arena()
     }
 }
 
@@ -127,19 +147,20 @@ impl Deref for Frame<'_> {
     type Target = FrameArena;
 
     fn deref(&self) -> &FrameArena {
-        &self.memory.arena
+        self.memory.arena()
     }
 }
 
 impl fmt::Debug for Frame<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Frame").field(&self.memory.arena).finish()
+        f.debug_tuple("Frame").field(self.memory.arena()).finish()
     }
 }
 
 /// A per-tick limit on global-allocator calls, checked by the frame-boundary
 /// system (process-wide, every thread counted) when `CountingAlloc` is the
-/// global allocator.
+/// global allocator. tickmem's own housekeeping
+/// ([`MemoryStats::housekeeping_calls`]) is not charged to it.
 ///
 /// An overrun is reported with `log::warn!`, a Tracy message, and in
 /// [`MemoryStats::budget_overruns`] / [`MemoryStats::last_overrun`].
@@ -357,7 +378,7 @@ pub struct PoolStats {
 pub struct BudgetOverrun {
     /// The epoch of the tick that went over the budget.
     pub epoch: u64,
-    /// Global-allocator calls it made.
+    /// Global-allocator calls it made (tickmem's housekeeping not counted).
     pub calls: u64,
     /// The budget.
     pub max_calls: u64,
@@ -536,11 +557,20 @@ pub struct MemoryStats {
     /// The frame arena's epoch during the tick now running (1 in the first
     /// tick).
     pub epoch: u64,
-    /// Bytes allocated from the frame arena in the tick that just finished.
+    /// Bytes allocated from the frame arena in the tick that just finished:
+    /// every byte bumped, including bytes a collection gave back when it was
+    /// dropped (and bytes bumped again after that). See
+    /// [`FrameStats`](tickmem_frame::FrameStats) for the three measures.
     pub frame_bytes: usize,
-    /// Bytes allocated from the frame arena in the tick before that.
+    /// The most frame-arena bytes in use at once in the tick that just
+    /// finished (each lane's peak, summed): what the tick needed. At least
+    /// any `bytes_this_frame` a system read from `Frame::stats()` in it.
+    pub frame_peak: usize,
+    /// [`frame_bytes`](Self::frame_bytes) of the tick before that.
     pub frame_bytes_before: usize,
-    /// The most bytes any tick has allocated from the frame arena.
+    /// The largest [`frame_peak`](Self::frame_peak) of any tick so far.
+    /// (`frame_bytes` can be larger: it counts bytes given back and bumped
+    /// again.)
     pub frame_high_water: usize,
     /// Bytes of chunks the frame arena held at the end of the tick (both
     /// frames, every lane).
@@ -561,6 +591,14 @@ pub struct MemoryStats {
     /// when `tickmem_track::CountingAlloc` is not the global allocator
     /// (never a zero that would look like success).
     pub global_alloc_calls: Option<u64>,
+    /// The part of [`global_alloc_calls`](Self::global_alloc_calls) that was
+    /// tickmem's own housekeeping: frame-arena chunks grown (a tick needing
+    /// more than ever before) or freed and resized (at the frame boundary,
+    /// and after a run of quiet ticks), lanes created for new threads,
+    /// entity pools shrunk by their [`ShrinkPolicy`](crate::ShrinkPolicy).
+    /// Never charged to [`TickmemConfig::budget`]. `None` without
+    /// `CountingAlloc`.
+    pub housekeeping_calls: Option<u64>,
     /// Ticks that went over [`TickmemConfig::budget`] so far.
     pub budget_overruns: u64,
     /// The latest overrun.
@@ -574,7 +612,9 @@ pub struct MemoryStats {
     /// Every registered pool, in registration order.
     pub pools: Vec<PoolStats>,
     /// Per system, what it allocated in the tick that just finished, in the
-    /// order systems were first seen, then `(outside systems)` (feature
+    /// order systems were first seen, then `(tickmem housekeeping)` (see
+    /// [`housekeeping_calls`](Self::housekeeping_calls); not in any
+    /// system's counts), then `(outside systems)` (feature
     /// `attribution`, with `CountingAlloc` as the global allocator; empty
     /// otherwise). Systems that did not run in the tick are listed with
     /// zeros.

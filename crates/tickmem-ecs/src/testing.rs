@@ -178,7 +178,9 @@ pub fn assert_allocation_free(
 ///
 /// bevy_app's main schedules use the multi-threaded executor, which
 /// allocates for its tasks every update: give them the single-threaded one
-/// to reach zero (see [`assert_app_allocation_free`]).
+/// to reach zero, with
+/// [`TickmemPlugin::single_threaded`](crate::TickmemPlugin::single_threaded)
+/// (see [`assert_app_allocation_free`]).
 ///
 /// # Panics
 ///
@@ -198,9 +200,9 @@ fn check_app(app: &mut bevy_app::App, warm_up: u64, ticks: u64) -> Result<(), Bo
     prepare(app.world_mut(), warm_up);
     let result = (|| {
         for i in 0..warm_up + ticks {
-            let before = tickmem_track::global_stats().calls();
+            let before = user_calls();
             app.update();
-            let calls = tickmem_track::global_stats().calls() - before;
+            let calls = user_calls() - before;
             if i >= warm_up && calls > 0 {
                 return Err(Box::new(report(
                     app.world_mut(),
@@ -223,21 +225,18 @@ fn check_app(app: &mut bevy_app::App, warm_up: u64, ticks: u64) -> Result<(), Bo
 /// ```
 /// use bevy_app::{App, Update};
 /// use bevy_ecs::prelude::*;
-/// use bevy_ecs::schedule::{Schedules, SingleThreadedExecutor};
 /// use tickmem_ecs::{Frame, TickmemPlugin};
 ///
 /// #[global_allocator]
 /// static GLOBAL: tickmem_track::CountingAlloc = tickmem_track::CountingAlloc::system();
 ///
 /// let mut app = App::new();
-/// app.add_plugins(TickmemPlugin::default());
+/// // bevy's multi-threaded executor allocates for its tasks every update:
+/// // run the app's schedules single-threaded.
+/// app.add_plugins(TickmemPlugin::default().single_threaded());
 /// app.add_systems(Update, |frame: Frame| {
 ///     frame.alloc_slice_copy(&[0u64; 64]);
 /// });
-/// // The multi-threaded executor allocates for its tasks every update.
-/// for (_, schedule) in app.world_mut().resource_mut::<Schedules>().iter_mut() {
-///     schedule.set_executor(SingleThreadedExecutor::new());
-/// }
 /// tickmem_ecs::testing::assert_app_allocation_free(&mut app, 5, 100);
 /// ```
 #[cfg(feature = "bevy_app")]
@@ -246,6 +245,12 @@ pub fn assert_app_allocation_free(app: &mut bevy_app::App, warm_up: u64, ticks: 
     if let Err(report) = check_app_allocation_free(app, warm_up, ticks) {
         panic!("{report}");
     }
+}
+
+/// Process-wide global-allocator calls so far, tickmem's housekeeping
+/// (`tickmem_track::housekeeping`) left out.
+fn user_calls() -> u64 {
+    tickmem_track::global_stats().calls() - tickmem_track::housekeeping_stats().calls()
 }
 
 /// The budget the world had before the check, to restore.
@@ -289,9 +294,9 @@ fn check(
     prepare(world, warm_up);
     let mut result = Ok(());
     for i in 0..warm_up + ticks {
-        let before = tickmem_track::global_stats().calls();
+        let before = user_calls();
         tick(world);
-        let calls = tickmem_track::global_stats().calls() - before;
+        let calls = user_calls() - before;
         if i >= warm_up && calls > 0 {
             result = Err(Box::new(report(world, i - warm_up, warm_up, calls)));
             break;
@@ -308,7 +313,7 @@ fn report(world: &mut World, checked: u64, warm_up: u64, calls: u64) -> TickAllo
     let (systems, offender) = {
         let mut systems: Vec<SystemAllocStats> = crate::attribution::take_system_stats(world)
             .into_iter()
-            .filter(|s| s.calls > 0)
+            .filter(|s| s.calls > 0 && s.name != crate::attribution::HOUSEKEEPING)
             .collect();
         systems.sort_by_key(|s| std::cmp::Reverse((s.calls, s.bytes_allocated)));
         let attributed: u64 = systems.iter().map(|s| s.calls).sum();

@@ -17,7 +17,11 @@ use crate::arena::FrameArena;
 /// is also an allocator, slightly faster but bound to its thread.)
 ///
 /// Memory is reclaimed with the frame; `deallocate` only gives space back
-/// when the block is the lane's most recent allocation. Collections from
+/// when the block is the lane's most recent allocation. **Pre-size
+/// collections** (`Vec::with_capacity_in`, `HashMap::with_capacity_and_hasher_in`):
+/// memory is not reused within a frame, so a vector that doubles five times
+/// leaves its four smaller buffers behind until the frame is reclaimed
+/// (unless each was the lane's last allocation). Collections from
 /// `allocator_api2` and hashbrown abort the process (with std's "memory
 /// allocation failed" message) when an allocation fails, e.g. over the
 /// frame's byte limit; [`FrameVec`](crate::FrameVec) panics with the
@@ -25,12 +29,18 @@ use crate::arena::FrameArena;
 ///
 /// # Examples
 ///
+/// Give hashbrown maps their hasher explicitly: `HashMap::new_in` compiles
+/// too, but silently uses hashbrown's default hasher (foldhash), not std's
+/// SipHash; a timing comparison against a std `HashMap` then compares
+/// hashers as well.
+///
 /// ```
 /// use allocator_api2::vec::Vec;
-/// use hashbrown::HashMap;
+/// use hashbrown::{DefaultHashBuilder, HashMap};
 ///
 /// let arena = tickmem_frame::FrameArena::new();
-/// let mut counts = HashMap::new_in(arena.allocator());
+/// let mut counts =
+///     HashMap::with_capacity_and_hasher_in(8, DefaultHashBuilder::default(), arena.allocator());
 /// for word in ["orc", "elf", "orc"] {
 ///     *counts.entry(word).or_insert(0) += 1;
 /// }
@@ -61,7 +71,13 @@ impl<'a> FrameAlloc<'a> {
     }
 
     /// The arena this allocator allocates in.
-    pub fn arena(&self) -> &'a FrameArena {
+    ///
+    /// Crate-private on purpose: a `FrameAlloc<'f>` may be part of a
+    /// value published into a [`FrameHost`](crate::FrameHost), built by a
+    /// closure that must not reach [`FrameArena::get`] for `'f` (data of the
+    /// previous frame, reclaimed while the value is still read). See
+    /// [`FrameBuilder`](crate::FrameBuilder).
+    pub(crate) fn arena(&self) -> &'a FrameArena {
         self.arena
     }
 }

@@ -15,7 +15,7 @@ use crate::config::{FrameConfig, FrameConfigError};
 use crate::error::FrameAllocError;
 use crate::error::alloc_failed;
 use crate::handle::FrameHandle;
-use crate::lane::{Half, Lane, LaneState, drop_payload, keep_first};
+use crate::lane::{Half, Lane, LaneState, Payload, drop_payload, keep_first};
 use crate::lanes::LaneList;
 use crate::stats::FrameStats;
 use crate::vec::FrameVec;
@@ -106,6 +106,17 @@ pub(crate) fn thread_token() -> u64 {
 /// destructor that panics does not stop the others, nor leave the arena
 /// inconsistent: see [`begin_frame`](Self::begin_frame) ("Panics").
 ///
+/// # Memory is not reused within a frame
+///
+/// Bump allocation hands out fresh memory for every request; nothing is
+/// freed until the frame is reclaimed, except that a collection giving
+/// back (or growing) the lane's most recent allocation does so in place.
+/// A `FrameVec` or hashbrown map that grows by doubling therefore leaves
+/// its old buffers behind: pre-size frame collections
+/// ([`vec_with_capacity`](Self::vec_with_capacity),
+/// `with_capacity_in`, `with_capacity_and_hasher_in`), e.g. from last
+/// frame's size.
+///
 /// # Chunk reuse and trimming
 ///
 /// Reclaiming a frame keeps its largest chunk and sizes it to the lane's
@@ -166,17 +177,25 @@ pub(crate) fn thread_token() -> u64 {
 /// ```
 pub struct FrameArena {
     id: u64,
-    /// Changes on every `&mut` access that touches lanes: a thread's cached
-    /// lane pointer is only used while the key it was cached under is current.
-    key: u64,
-    epoch: u64,
+    /// Changes at every reclaim (the only time lanes are released): a
+    /// thread's cached lane pointer is only used while the key it was cached
+    /// under is current.
+    ///
+    /// `key`, `epoch` and `high_water` are atomics, written only by
+    /// [`reclaim`](Self::reclaim) while nothing else uses the arena, so that
+    /// reclaiming needs no `&mut FrameArena`: a
+    /// [`FrameHost`](crate::FrameHost) reclaims through a shared reference
+    /// while frame data published into the arena still holds `&FrameArena`s
+    /// (see `host.rs`). Loads are `Relaxed` (plain loads on x86 and ARM).
+    key: AtomicU64,
+    epoch: AtomicU64,
     config: FrameConfig,
     /// Bytes a lane takes from `budget_left` at a time.
     pub(crate) batch: usize,
     /// What is left of the frame's byte limit, not yet granted to a lane.
     pub(crate) budget_left: CachePadded<AtomicUsize>,
-    /// Largest finished frame, in bytes.
-    high_water: usize,
+    /// Largest in-use peak of a finished frame, in bytes.
+    high_water: AtomicUsize,
     next_lane: AtomicUsize,
     lanes: LaneList,
 }
@@ -191,7 +210,7 @@ impl fmt::Debug for FrameArena {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FrameArena")
             .field("id", &self.id)
-            .field("epoch", &self.epoch)
+            .field("epoch", &self.epoch())
             .field("lanes", &self.next_lane.load(Relaxed))
             .field("config", &self.config)
             .finish_non_exhaustive()
@@ -245,12 +264,12 @@ impl FrameArena {
         let batch = limit.map_or(0, |l| (l / 16).clamp(256, 64 * 1024));
         Ok(FrameArena {
             id: fresh_id(),
-            key: fresh_id(),
-            epoch: 0,
+            key: AtomicU64::new(fresh_id()),
+            epoch: AtomicU64::new(0),
             config,
             batch,
             budget_left: CachePadded::new(AtomicUsize::new(limit.unwrap_or(0))),
-            high_water: 0,
+            high_water: AtomicUsize::new(0),
             next_lane: AtomicUsize::new(0),
             lanes: LaneList::new(),
         })
@@ -282,7 +301,7 @@ impl FrameArena {
     /// ```
     #[inline(always)]
     pub fn epoch(&self) -> u64 {
-        self.epoch
+        self.epoch.load(Relaxed)
     }
 
     /// Start the next frame: reclaim the memory of the frame before the one
@@ -334,35 +353,72 @@ impl FrameArena {
     /// assert_eq!(drops.load(Ordering::Relaxed), 1);
     /// ```
     pub fn begin_frame(&mut self) {
+        // SAFETY: `&mut self`: no other reference to the arena exists, so
+        // nothing else uses it during the call, and no reference into the
+        // reclaimed frame survives it (they all borrowed the arena).
+        if let Some(payload) = unsafe { self.reclaim() } {
+            resume_unwind(payload);
+        }
+    }
+
+    /// [`begin_frame`](Self::begin_frame) through a shared reference: the
+    /// reclaim protocol, written so that it creates no `&mut FrameArena`
+    /// (only `&mut` to the lanes, which are separate allocations). A
+    /// [`FrameHost`](crate::FrameHost) calls it while published frame data
+    /// still holds `&FrameArena`s (a `FrameAlloc` in a published map): under
+    /// Rust's aliasing rules a `&mut FrameArena` would invalidate them, and
+    /// the data of the frame that just ended is still read in the next one.
+    /// Everything it writes in the arena itself is atomic (`key`, `epoch`,
+    /// `high_water`, `budget_left`).
+    ///
+    /// # Safety
+    ///
+    /// For the duration of the call, nothing else uses the arena: no other
+    /// thread is inside one of its methods or holds a [`Lane`], and no
+    /// reference into the frame being reclaimed (the one before the frame
+    /// that is ending) is used again, here or after the call. Values holding
+    /// `&FrameArena` may exist, as long as they are not used meanwhile.
+    ///
+    /// Never unwinds: the first panic of a destructor is returned, for the
+    /// caller to resume once it is done.
+    #[must_use]
+    pub(crate) unsafe fn reclaim(&self) -> Option<Payload> {
         tickmem_tracy::zone!("tickmem::begin_frame");
         // 1. The reclaimed frame is dead for handles (`is_live` compares
         // epochs) and for every thread's lane cache (the key), before any of
         // its destructors runs: even if one panics, nothing can reach it.
-        self.key = fresh_id();
-        let ending = (self.epoch & 1) as usize;
+        self.key.store(fresh_id(), Relaxed);
+        let epoch = self.epoch();
+        let ending = (epoch & 1) as usize;
         let reclaimed = ending ^ 1;
-        self.epoch += 1;
+        self.epoch.store(epoch + 1, Relaxed);
         if let Some(limit) = self.config.frame_byte_limit {
-            *self.budget_left.get_mut() = limit;
+            self.budget_left.store(limit, Relaxed);
         }
+        // SAFETY: the caller guarantees that nothing else uses the arena
+        // during this call, so no other reference to a lane is used while
+        // these exist; they are dropped before the call returns.
+        let lanes = || unsafe { self.lanes.iter_exclusive() };
         // 2. Every lane's destructors, before any lane's memory is touched.
         // `run_drops` never unwinds; it hands back the first panic.
         let mut panic = None;
-        let mut frame_bytes = 0;
-        for lane in self.lanes.iter_mut() {
-            frame_bytes += lane.halves[ending].used();
+        let mut frame_peak = 0;
+        for lane in lanes() {
+            frame_peak += lane.halves[ending].peak();
             keep_first(&mut panic, lane.run_drops(reclaimed));
         }
-        self.high_water = self.high_water.max(frame_bytes);
+        self.high_water.fetch_max(frame_peak, Relaxed);
         // 3. Every lane's memory, and the end of the period: no thread holds
-        // a lane any more (`&mut self`: no `Lane` or `&FrameArena` is alive).
-        for lane in self.lanes.iter_mut() {
-            lane.reset_half(reclaimed, &self.config);
-            lane.release();
-        }
-        if let Some(payload) = panic {
-            resume_unwind(payload);
-        }
+        // a lane any more (nothing else uses the arena: no `Lane` is alive).
+        // Freeing, resizing and trimming chunks is tickmem's housekeeping
+        // (no user code runs here): not charged to allocation budgets.
+        tickmem_track::housekeeping(|| {
+            for lane in lanes() {
+                lane.reset_half(reclaimed, &self.config);
+                lane.release();
+            }
+        });
+        panic
     }
 
     /// This thread's lane, for many allocations in a row without the
@@ -377,7 +433,7 @@ impl FrameArena {
     #[inline(always)]
     pub fn lane(&self) -> Lane<'_> {
         let cached = LANE_CACHE.with(Cell::get);
-        if cached.key == self.key {
+        if cached.key == self.key.load(Relaxed) {
             // SAFETY: the cache holds a key only as written by `lane_slow` on
             // this thread, with the lane this thread claimed in the arena
             // whose key it was. Keys are never reused, an arena's key changes
@@ -406,10 +462,10 @@ impl FrameArena {
         // this borrow; `claim` made the pointer from the lane list's own raw
         // pointer (see `LaneList`).
         let state = unsafe { lane.as_ref() };
-        let half = &state.halves[(self.epoch & 1) as usize];
+        let half = &state.halves[(self.epoch() & 1) as usize];
         LANE_CACHE.with(|cache| {
             cache.set(CachedLane {
-                key: self.key,
+                key: self.key.load(Relaxed),
                 arena: self.id,
                 lane: lane.as_ptr(),
                 half: ptr::from_ref(half),
@@ -448,9 +504,12 @@ impl FrameArena {
         if let Some(lane) = self.lanes.iter_ptrs().find(free) {
             return lane;
         }
-        let index = self.next_lane.fetch_add(1, Relaxed);
-        self.lanes
-            .push(LaneState::new(index, self.id, &self.config, token))
+        // A new lane (its box and first chunks) is tickmem's housekeeping.
+        tickmem_track::housekeeping(|| {
+            let index = self.next_lane.fetch_add(1, Relaxed);
+            self.lanes
+                .push(LaneState::new(index, self.id, &self.config, token))
+        })
     }
 
     /// The fast path of the allocation methods: this thread's cached lane
@@ -459,7 +518,7 @@ impl FrameArena {
     #[inline(always)]
     fn alloc_fast(&self, layout: Layout) -> Option<NonNull<u8>> {
         let cached = LANE_CACHE.with(Cell::get);
-        if cached.key != self.key {
+        if cached.key != self.key.load(Relaxed) {
             return None;
         }
         // SAFETY: as in `lane`: with a current key the cached half belongs to
@@ -473,7 +532,10 @@ impl FrameArena {
     /// An allocator handle for `allocator_api2` collections (`Vec`,
     /// hashbrown's `HashMap`, ...) living in the current frame. It is
     /// `Copy + Send + Sync`: each call allocates from the calling thread's
-    /// lane. See [`FrameAlloc`].
+    /// lane. See [`FrameAlloc`]. Pre-size the collections (memory is not
+    /// reused within a frame: a growing one leaves its old buffers behind),
+    /// and give hashbrown maps their hasher
+    /// (`HashMap::with_capacity_and_hasher_in`).
     ///
     /// ```
     /// use allocator_api2::vec::Vec;
@@ -713,7 +775,11 @@ impl FrameArena {
         Ok(unsafe { std::str::from_utf8_unchecked_mut(bytes) })
     }
 
-    /// An empty [`FrameVec`] in the current frame.
+    /// An empty [`FrameVec`] in the current frame. Prefer
+    /// [`vec_with_capacity`](Self::vec_with_capacity) when the size is
+    /// known: memory is not reused within a frame, so each time a vector
+    /// grows its old buffer stays behind until the frame is reclaimed
+    /// (unless it was the lane's last allocation).
     ///
     /// ```
     /// let arena = tickmem_frame::FrameArena::new();
@@ -823,32 +889,37 @@ impl FrameArena {
     pub fn is_live<T>(&self, handle: FrameHandle<T>) -> bool {
         handle.arena == self.id
             && self
-                .epoch
+                .epoch()
                 .checked_sub(handle.epoch)
                 .is_some_and(|age| age <= 1)
     }
 
-    /// Bytes the calling thread's lane has used in the current frame (0 when
-    /// this thread has not allocated from the arena in this frame). Does not
-    /// claim or create a lane. A difference of two readings on one thread is
-    /// what that thread allocated in between (used by tickmem-ecs's
-    /// per-system attribution).
+    /// Bytes the calling thread's lane has bumped in the current frame (0
+    /// when this thread has not allocated from the arena in this frame),
+    /// including bytes collections gave back since (see
+    /// [`FrameStats::bumped_this_frame`]). Does not claim or create a lane.
+    /// It only grows within a frame: a difference of two readings on one
+    /// thread is what that thread allocated in between (used by
+    /// tickmem-ecs's per-system attribution).
     ///
     /// ```
     /// let arena = tickmem_frame::FrameArena::new();
     /// assert_eq!(arena.thread_bytes_this_frame(), 0);
     /// arena.alloc([0u8; 64]);
     /// assert_eq!(arena.thread_bytes_this_frame(), 64);
+    /// let v = allocator_api2::vec::Vec::<u8, _>::with_capacity_in(32, arena.allocator());
+    /// drop(v); // given back to the lane: still counted
+    /// assert_eq!(arena.thread_bytes_this_frame(), 96);
     /// ```
     pub fn thread_bytes_this_frame(&self) -> usize {
         // A thread holds at most one lane of an arena per period (claims are
         // released at every `&mut` access, i.e. every frame).
         let token = thread_token();
-        let current = (self.epoch & 1) as usize;
+        let current = (self.epoch() & 1) as usize;
         self.lanes
             .iter()
             .find(|lane| lane.owner() == token)
-            .map_or(0, |lane| lane.halves[current].used())
+            .map_or(0, |lane| lane.halves[current].bumped())
     }
 
     /// Number of lanes: the most threads that allocated from this arena
@@ -872,20 +943,25 @@ impl FrameArena {
     /// assert_eq!(arena.stats().bytes_this_frame, 100);
     /// ```
     pub fn stats(&self) -> FrameStats {
-        let current = (self.epoch & 1) as usize;
+        let current = (self.epoch() & 1) as usize;
         let mut stats = FrameStats {
-            epoch: self.epoch,
+            epoch: self.epoch(),
             ..FrameStats::default()
         };
         for lane in self.lanes.iter() {
-            stats.bytes_this_frame += lane.halves[current].used();
-            stats.bytes_last_frame += lane.halves[current ^ 1].used();
+            let (this, last) = (&lane.halves[current], &lane.halves[current ^ 1]);
+            stats.bytes_this_frame += this.used();
+            stats.bumped_this_frame += this.bumped();
+            stats.peak_this_frame += this.peak();
+            stats.bytes_last_frame += last.used();
+            stats.bumped_last_frame += last.bumped();
+            stats.peak_last_frame += last.peak();
             stats.chunks += lane.chunks.load(Relaxed);
             stats.bytes_reserved += lane.reserved.load(Relaxed);
             stats.global_alloc_calls += lane.global_calls.load(Relaxed);
             stats.lanes += 1;
         }
-        stats.high_water_bytes = self.high_water.max(stats.bytes_this_frame);
+        stats.high_water_bytes = self.high_water.load(Relaxed).max(stats.peak_this_frame);
         stats
     }
 }
@@ -897,7 +973,7 @@ impl Drop for FrameArena {
     /// resumes once all ran (unless the arena is dropped while the thread
     /// is already panicking: then it is dropped, rather than aborting).
     fn drop(&mut self) {
-        let current = (self.epoch & 1) as usize;
+        let current = (self.epoch() & 1) as usize;
         let mut panic = None;
         for half in [current ^ 1, current] {
             for lane in self.lanes.iter_mut() {

@@ -205,14 +205,23 @@ fn sentinel() -> *mut u8 {
 /// taken from bumpalo's current chunk in one piece (all it has left, or what
 /// the frame's byte limit still grants). The hot path is two loads, a
 /// compare and a store, with no accounting: `taken` (bytes of blocks taken
-/// this frame) changes only when a block is taken, and the bytes used are
-/// `taken - (cur - start)`. The three are atomics written only by the owner
-/// thread (plain loads and stores) so that `stats` can read them from any
-/// thread.
+/// this frame) changes only when a block is taken, and the bytes in use are
+/// `taken - (cur - start)`. The cursor moves *up* only when an
+/// `allocator_api2` collection gives its block back ([`Lane::deallocate_block`]):
+/// that slow path adds the bytes to `returned` and records the in-use level
+/// before it in `peak`, so bytes bumped (`used + returned`) and the in-use
+/// peak (`max(peak, used)`) need nothing on the allocation fast path. All
+/// are atomics written only by the owner thread (plain loads and stores) so
+/// that `stats` can read them from any thread.
 pub(crate) struct Half {
     cur: AtomicPtr<u8>,
     start: AtomicPtr<u8>,
     taken: AtomicUsize,
+    /// Bytes given back to the block this frame (the cursor moved up).
+    returned: AtomicUsize,
+    /// The in-use level before the latest give-back, if it was the highest
+    /// so far this frame.
+    peak: AtomicUsize,
     local: OwnerOnly<HalfLocal>,
 }
 
@@ -222,6 +231,8 @@ impl Half {
             cur: AtomicPtr::new(sentinel()),
             start: AtomicPtr::new(sentinel()),
             taken: AtomicUsize::new(0),
+            returned: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
             local: OwnerOnly::new(local),
         }
     }
@@ -235,6 +246,18 @@ impl Half {
         let start = self.start.load(Relaxed).addr();
         let left = self.cur.load(Relaxed).addr().saturating_sub(start);
         taken.saturating_sub(left)
+    }
+
+    /// Bytes bumped in this half's current frame: what is in use plus what
+    /// collections gave back (and may have been bumped again). Approximate
+    /// while the owner allocates, as [`used`](Self::used).
+    pub(crate) fn bumped(&self) -> usize {
+        self.used() + self.returned.load(Relaxed)
+    }
+
+    /// The most bytes in use at once in this half's current frame.
+    pub(crate) fn peak(&self) -> usize {
+        self.peak.load(Relaxed).max(self.used())
     }
 
     /// The allocation fast path: bump `layout` out of the current block, or
@@ -267,6 +290,8 @@ impl Half {
         *self.cur.get_mut() = sentinel();
         *self.start.get_mut() = sentinel();
         *self.taken.get_mut() = 0;
+        *self.returned.get_mut() = 0;
+        *self.peak.get_mut() = 0;
     }
 }
 
@@ -485,9 +510,10 @@ impl LaneState {
             self.halves[h].local.get_mut().drops.head.get().is_none(),
             "destructors run before the memory is reset"
         );
-        // What the finished frame consumed in this half, padding and block
-        // ends left for a new chunk included: one chunk of this size holds it.
-        let consumed = self.halves[h].used();
+        // What the finished frame needed in this half at most (its in-use
+        // peak: bytes given back were bumped again), padding and block ends
+        // left for a new chunk included: one chunk of this size holds it.
+        let consumed = self.halves[h].peak();
         self.halves[h].clear();
         let local = self.halves[h].local.get_mut();
         #[cfg(feature = "poison")]
@@ -797,7 +823,15 @@ impl<'a> Lane<'a> {
 
     /// Run `f` with the bump's chunk-growth trap lifted, and count the chunk
     /// it allocated, if any (one bumpalo allocation adds at most one chunk).
+    ///
+    /// The chunk is tickmem's housekeeping, not the caller's allocation:
+    /// it runs in a `tickmem_track::housekeeping` scope (not charged to
+    /// allocation budgets).
     fn with_growth<R>(&self, f: impl FnOnce(&Bump) -> Option<R>) -> Option<R> {
+        tickmem_track::housekeeping(|| self.grow_chunk(f))
+    }
+
+    fn grow_chunk<R>(&self, f: impl FnOnce(&Bump) -> Option<R>) -> Option<R> {
         let bump = &self.local.bump;
         let before = bump.allocated_bytes();
         bump.set_allocation_limit(None);
@@ -1250,9 +1284,15 @@ impl<'a> Lane<'a> {
     /// `Allocator::deallocate`'s contract, for a block of this arena.
     pub(crate) unsafe fn deallocate_block(&self, ptr: NonNull<u8>, layout: Layout) {
         if self.is_last(ptr) {
-            // Give the bytes back to the block (its padding stays used).
-            self.half
-                .cur
+            // Give the bytes back to the block (its padding stays used),
+            // keeping the in-use peak and the bytes bumped.
+            let half = self.half;
+            let in_use = half.used();
+            if in_use > half.peak.load(Relaxed) {
+                half.peak.store(in_use, Relaxed);
+            }
+            add_usize(&half.returned, layout.size());
+            half.cur
                 .store(ptr.as_ptr().wrapping_add(layout.size()), Relaxed);
         }
         // Otherwise the bytes are simply left until the frame is reclaimed.

@@ -122,13 +122,31 @@ impl LaneList {
 
     /// Every lane, newest first, exclusively.
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut LaneState> {
-        let mut node: *mut Node = *self.head.get_mut();
+        // SAFETY: `&mut self`: no other reference to the list or its lanes
+        // exists while the iterator (which borrows `self`) is alive.
+        unsafe { self.iter_exclusive() }
+    }
+
+    /// Every lane, newest first, exclusively, through a shared reference to
+    /// the list: for [`FrameArena::reclaim`](crate::FrameArena), which must
+    /// not create `&mut` to the arena (and so to this list, a field of it).
+    /// The `&mut LaneState`s point into the nodes, separate allocations.
+    ///
+    /// # Safety
+    ///
+    /// While the iterator or a reference it yielded is alive, no other
+    /// reference to a lane is used (no thread holds a `Lane` or allocates),
+    /// and no lane is pushed.
+    #[allow(clippy::mut_from_ref, reason = "exclusivity is the caller's contract")]
+    pub(crate) unsafe fn iter_exclusive(&self) -> impl Iterator<Item = &mut LaneState> {
+        let mut node: *mut Node = self.head.load(Acquire);
         std::iter::from_fn(move || {
             if node.is_null() {
                 return None;
             }
-            // SAFETY: as in `iter_ptrs`; `&mut self` means no other reference
-            // to any node exists, and each node is yielded once.
+            // SAFETY: as in `iter_ptrs`, `node` is a published node alive
+            // until the list is dropped; the caller guarantees that no other
+            // reference to it is used meanwhile; each node is yielded once.
             let current = unsafe { &mut *node };
             node = current.next.cast_mut();
             Some(&mut current.lane)

@@ -9,8 +9,10 @@
 mod alloc_api;
 mod arena;
 mod config;
+mod data;
 mod error;
 mod handle;
+mod host;
 mod lane;
 mod lanes;
 mod owner;
@@ -23,8 +25,10 @@ pub use config::{
     DEFAULT_LANE_CAPACITY, DEFAULT_TRIM_AFTER_QUIET_FRAMES, FrameConfig, FrameConfigError,
     MAX_LANE_CAPACITY,
 };
+pub use data::{FrameBuilder, FrameData, Published};
 pub use error::FrameAllocError;
 pub use handle::FrameHandle;
+pub use host::FrameHost;
 pub use lane::Lane;
 pub use stats::FrameStats;
 pub use vec::{FrameVec, FrameVecIntoIter};

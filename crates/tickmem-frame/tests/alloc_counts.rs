@@ -271,3 +271,38 @@ fn stats_count_exactly_the_global_allocator_calls() {
     assert!(made > 0);
     assert_eq!(made, counted.calls(), "{counted}");
 }
+
+/// Chunk growth (a frame needing more than ever before), resizes and trims
+/// (after quiet frames) are the arena's housekeeping: counted as such, and
+/// not charged to a frame's budget. Before, a `FrameBudget` of 0 failed on
+/// each of those frames.
+#[test]
+fn growth_and_trims_are_housekeeping_not_the_frames_calls() {
+    let mut arena = FrameArena::with_config(
+        FrameConfig::default()
+            .lane_capacity(1024)
+            .trim_after_quiet_frames(3),
+    );
+    arena.alloc(0u8);
+    let calls_before = arena.stats().global_alloc_calls;
+    let hk_before = tickmem_track::thread_housekeeping_stats();
+    // One warm-up frame: built with the whole workspace's features
+    // (`cargo test --workspace`), the first frame makes one small
+    // allocation and free of its own. The spikes come after.
+    let mut budget = FrameBudget::new(0).with_warm_up(1);
+    let mut rng = Rng(7);
+    for frame in 0..if cfg!(miri) { 12 } else { 40 } {
+        budget.assert_frame(|| {
+            arena.begin_frame();
+            let units = match frame % 10 {
+                1 | 3 => MEAN * 8, // growth, then trims after quiet frames
+                _ => rng.units() / 4,
+            };
+            frame_work(arena.lane(), units);
+        });
+    }
+    let made = arena.stats().global_alloc_calls - calls_before;
+    let housekeeping = tickmem_track::thread_housekeeping_stats().since(&hk_before);
+    assert!(made > 0, "the program grows and trims");
+    assert_eq!(housekeeping.calls(), made, "{housekeeping}");
+}

@@ -643,7 +643,8 @@ fn stats_follow_the_frames() {
     assert_eq!((s.bytes_this_frame, s.bytes_last_frame), (0, 100));
     assert!(
         s.to_string()
-            .starts_with("frame 2: 0 bytes (last frame 100, high water 400)")
+            .starts_with("frame 2: 0 bytes in use, 0 bumped, peak 0 (last frame 100 bumped, peak 100; high water 400)"),
+        "{s}"
     );
 }
 

@@ -5,7 +5,9 @@
 //! without a frame byte limit, checked against a model after every step
 //! (see `program/mod.rs`, shared with the `frame_program` fuzz target):
 //! every value dropped exactly once, handles `None` or intact, the arena
-//! usable after every unwind.
+//! usable after every unwind. The arena is a `FrameHost`'s, and threads
+//! also publish frame data (with panicking build closures and destructors)
+//! and read it back.
 
 mod program;
 
@@ -25,10 +27,13 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(len, panic_at, keep, cross)| Op::Probes { len, panic_at, keep, cross }),
         1 => (0..600u16, any::<bool>(), any::<bool>())
             .prop_map(|(len, keep, cross)| Op::Words { len, keep, cross }),
-        1 => (0..6u8, small).prop_map(|(len, panic_at)| Op::Retain { len, panic_at }),
+        1 => (0..6u8, small.clone()).prop_map(|(len, panic_at)| Op::Retain { len, panic_at }),
         2 => (any::<u64>(), prop::bool::weighted(0.2))
             .prop_map(|(value, bomb)| Op::Persist { value, bomb }),
         3 => any::<u16>().prop_map(|index| Op::Get { index }),
+        2 => (0..6u8, small, prop::bool::weighted(0.25))
+            .prop_map(|(len, panic_at, bomb)| Op::Publish { len, panic_at, bomb }),
+        2 => any::<u16>().prop_map(|index| Op::Read { index }),
     ]
 }
 

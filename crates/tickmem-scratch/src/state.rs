@@ -415,7 +415,22 @@ impl State {
         // with the statement, which cannot call out (`Bump::new` does not
         // allocate).
         let mut bump = mem::replace(unsafe { &mut (*level.as_ptr()).bump }, Bump::new());
-        bump.reset();
+        // The chunks bumpalo grew during the scope were tickmem's
+        // housekeeping, made inside the user's allocations: note them as
+        // such now (the level held one chunk after its last reset if it
+        // reserved anything). Freeing them is housekeeping too.
+        // SAFETY: nothing allocates from `bump` while the iterator lives (it
+        // is consumed by `count` in this statement); no data is read.
+        let chunks = unsafe { bump.iter_allocated_chunks_raw() }.count();
+        // SAFETY: `level` is live; a shared reference to read its counter.
+        let reserved_before = unsafe { level.as_ref() }.reserved.get();
+        let grown = chunks.saturating_sub(usize::from(reserved_before > 0));
+        tickmem_track::note_housekeeping(tickmem_track::AllocStats {
+            allocs: grown as u64,
+            bytes_allocated: bump.allocated_bytes().saturating_sub(reserved_before) as u64,
+            ..tickmem_track::AllocStats::default()
+        });
+        tickmem_track::housekeeping(|| bump.reset());
         // SAFETY: as above; the empty `Bump` put there meanwhile owns no
         // chunk, so dropping it does not call out either.
         drop(mem::replace(unsafe { &mut (*level.as_ptr()).bump }, bump));
@@ -464,19 +479,22 @@ impl State {
     #[inline(never)]
     fn grow(&self) -> Option<LevelPtr> {
         let _busy = self.busy()?;
-        if self.slot.get().is_none() {
-            self.register();
-        }
-        let parent = self.current.get();
-        // SAFETY: the active level is live.
-        let depth = parent.map_or(1, |p| unsafe { p.as_ref() }.depth + 1);
-        let level = new_level(parent, depth);
-        match parent {
+        // A new level record is tickmem's housekeeping.
+        tickmem_track::housekeeping(|| {
+            if self.slot.get().is_none() {
+                self.register();
+            }
+            let parent = self.current.get();
             // SAFETY: the active level is live.
-            Some(p) => unsafe { p.as_ref() }.child.set(Some(level)),
-            None => self.root.set(Some(level)),
-        }
-        Some(level)
+            let depth = parent.map_or(1, |p| unsafe { p.as_ref() }.depth + 1);
+            let level = new_level(parent, depth);
+            match parent {
+                // SAFETY: the active level is live.
+                Some(p) => unsafe { p.as_ref() }.child.set(Some(level)),
+                None => self.root.set(Some(level)),
+            }
+            Some(level)
+        })
     }
 
     /// Mark this state busy until the guard drops; `None` if it already is.
@@ -597,6 +615,12 @@ impl State {
     /// Shrink the levels no scope is using, per `rule`.
     fn trim_inactive(&self, rule: Rule) {
         tickmem_tracy::zone!("tickmem::scratch_trim");
+        // Freeing chunks and levels is tickmem's housekeeping.
+        tickmem_track::housekeeping(|| self.trim_inactive_chain(rule));
+        self.publish_now();
+    }
+
+    fn trim_inactive_chain(&self, rule: Rule) {
         self.with_inactive(|chain| {
             let mut next = chain;
             while let Some(lp) = next {
@@ -625,7 +649,6 @@ impl State {
             }
             self.free_tail(chain)
         });
-        self.publish_now();
     }
 
     /// Release inactive levels, deepest first, until the thread reserves no
@@ -634,6 +657,11 @@ impl State {
     #[inline(never)]
     fn enforce_cap(&self) {
         tickmem_tracy::zone!("tickmem::scratch_trim");
+        // Freeing chunks and levels is tickmem's housekeeping.
+        tickmem_track::housekeeping(|| self.enforce_cap_chain());
+    }
+
+    fn enforce_cap_chain(&self) {
         let cap = self.max_retained.get();
         self.with_inactive(|chain| {
             let mut deepest = chain;

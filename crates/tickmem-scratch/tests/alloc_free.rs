@@ -153,3 +153,32 @@ fn stats_and_trim_requests_do_not_allocate() {
     assert_eq!(calls, AllocStats::default(), "{calls}");
     assert!(s.1.threads >= 1 && s.0.scopes >= 1);
 }
+
+/// A scope needing more than ever before (bumpalo grows a chunk inside the
+/// user's allocation), the reset that frees the extra chunks, and the trims
+/// after quiet periods are tickmem's housekeeping: counted as such, not
+/// charged to a `FrameBudget` (issue 16).
+#[test]
+fn growth_and_trims_are_housekeeping() {
+    let hk_before = tickmem_track::thread_housekeeping_stats();
+    let mut budget = tickmem_track::FrameBudget::new(0).with_warm_up(1);
+    for round in 0..if cfg!(miri) { 6 } else { 40 } {
+        budget.assert_frame(|| {
+            // Round 0 warms up; rounds 3 and 4 need 16 and 32 times more.
+            let words = match round {
+                3 => 16 * 1024,
+                4 => 32 * 1024,
+                _ => 1024,
+            };
+            let sum: u64 = with(|s| s.alloc_slice_fill_with(words, |i| i as u64).iter().sum());
+            assert_eq!(sum, (words as u64 - 1) * words as u64 / 2);
+            // Every few rounds a trim period ends (as the frame boundary
+            // does once per tick).
+            if round % 2 == 1 {
+                request_trim_all();
+            }
+        });
+    }
+    let hk = tickmem_track::thread_housekeeping_stats().since(&hk_before);
+    assert!(hk.allocs >= 2 && hk.deallocs >= 2, "{hk}");
+}

@@ -67,6 +67,33 @@ pub struct Tag(NonZeroU32);
 
 static NEXT_TAG: AtomicU32 = AtomicU32::new(1);
 
+/// The tag of [`housekeeping`](crate::housekeeping) scopes (made on first use).
+static HOUSEKEEPING_TAG: AtomicU32 = AtomicU32::new(0);
+
+/// The [`Tag`] current while tickmem runs its own housekeeping
+/// ([`housekeeping`](crate::housekeeping)): its calls are a nested scope of
+/// their own, not charged to the surrounding one (a bevy system that
+/// happened to make the frame arena grow).
+///
+/// ```
+/// use tickmem_track::attribution::{current, housekeeping_tag};
+/// assert_eq!(housekeeping_tag(), housekeeping_tag());
+/// tickmem_track::housekeeping(|| assert_eq!(current(), Some(housekeeping_tag())));
+/// assert_eq!(current(), None);
+/// ```
+pub fn housekeeping_tag() -> Tag {
+    let raw = HOUSEKEEPING_TAG.load(Relaxed);
+    if let Some(tag) = Tag::from_raw(raw) {
+        return tag;
+    }
+    let fresh = Tag::unique().get();
+    match HOUSEKEEPING_TAG.compare_exchange(0, fresh, Relaxed, Relaxed) {
+        Ok(_) => Tag::from_raw(fresh),
+        Err(won) => Tag::from_raw(won),
+    }
+    .expect("tags are never 0")
+}
+
 impl Tag {
     /// A tag no other call returned.
     ///
@@ -438,6 +465,11 @@ pub(crate) fn on_call(event: Event) {
 #[cold]
 #[inline(never)]
 fn armed_call(event: Event) {
+    // tickmem's own housekeeping is not the user's: it takes no ticket, so
+    // it is never the captured call over the budget.
+    if crate::housekeeping::active() {
+        return;
+    }
     let ticket = TICKET.fetch_add(1, Relaxed);
     if ticket & 0xFFFF_FFFF == MAX_CALLS.load(Relaxed) {
         capture((ticket >> 32) as u32, event);
@@ -560,8 +592,21 @@ impl fmt::Debug for Offender {
 /// the buffer is emptied). An offender of another tick still in the buffer
 /// (a call that raced with re-arming) is dropped.
 pub fn take(tick: u64) -> Option<Offender> {
-    if SLOT.state.load(Acquire) != READY {
-        return None;
+    // The offending call may be being captured right now on another thread
+    // (a worker that made it just before the boundary, walking its stack:
+    // the first walk in a process loads unwind tables). The capture neither
+    // blocks nor allocates: wait for it, a bounded while. Before, `take`
+    // returned `None` then, and the report lost its offender.
+    let mut waited = 0u32;
+    loop {
+        match SLOT.state.load(Acquire) {
+            READY => break,
+            WRITING if waited < 100_000 => {
+                waited += 1;
+                std::thread::yield_now();
+            }
+            _ => return None,
+        }
     }
     let kind = match SLOT.kind.load(Relaxed) {
         0 => CallKind::Alloc,

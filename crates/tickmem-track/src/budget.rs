@@ -20,6 +20,11 @@ pub enum BudgetScope {
 /// A limit on global-allocator calls per frame, with warm-up frames that are
 /// not checked.
 ///
+/// tickmem's own housekeeping (see [`housekeeping`](crate::housekeeping):
+/// frame-arena chunks grown when a frame needs more than ever before, or
+/// freed after a run of quiet frames) is not charged to the frame: the
+/// reported [`FrameUsage::stats`] are the other calls.
+///
 /// ```
 /// use tickmem_track::{CountingAlloc, FrameBudget};
 ///
@@ -49,8 +54,24 @@ pub struct FrameBudget {
 
 #[derive(Debug, Clone, Copy)]
 enum Start {
-    Thread(AllocStats),
-    Process(crate::GlobalStats),
+    /// This thread's counts, and its housekeeping counts.
+    Thread(AllocStats, AllocStats),
+    /// The process's counts, and its housekeeping counts.
+    Process(crate::GlobalStats, AllocStats),
+}
+
+/// `total` minus the `housekeeping` part of it.
+fn without(total: AllocStats, housekeeping: AllocStats) -> AllocStats {
+    AllocStats {
+        allocs: total.allocs.saturating_sub(housekeeping.allocs),
+        deallocs: total.deallocs.saturating_sub(housekeeping.deallocs),
+        reallocs: total.reallocs.saturating_sub(housekeeping.reallocs),
+        bytes_allocated: total
+            .bytes_allocated
+            .saturating_sub(housekeeping.bytes_allocated),
+        bytes_freed: total.bytes_freed.saturating_sub(housekeeping.bytes_freed),
+        peak_bytes: total.peak_bytes,
+    }
 }
 
 /// What one frame asked of the allocator, returned by
@@ -153,8 +174,13 @@ impl FrameBudget {
     /// Start counting a frame.
     pub fn begin_frame(&mut self) {
         self.start = Some(match self.scope {
-            BudgetScope::Thread => Start::Thread(counters::local_snapshot()),
-            BudgetScope::Process => Start::Process(counters::global_snapshot()),
+            BudgetScope::Thread => Start::Thread(
+                counters::local_snapshot(),
+                crate::thread_housekeeping_stats(),
+            ),
+            BudgetScope::Process => {
+                Start::Process(counters::global_snapshot(), crate::housekeeping_stats())
+            }
         });
     }
 
@@ -164,9 +190,17 @@ impl FrameBudget {
         let start = self.start.take().ok_or(BudgetError::NotStarted)?;
         // Read the counters before `is_installed`, whose first call probes
         // the allocator and must not count against the frame.
+        // tickmem's own housekeeping (frame-arena chunks grown and trimmed,
+        // ...) is not charged to the frame.
         let stats = match start {
-            Start::Thread(s) => counters::local_snapshot().since(&s),
-            Start::Process(s) => counters::global_snapshot().since(&s),
+            Start::Thread(s, hk) => without(
+                counters::local_snapshot().since(&s),
+                crate::thread_housekeeping_stats().since(&hk),
+            ),
+            Start::Process(s, hk) => without(
+                counters::global_snapshot().since(&s),
+                crate::housekeeping_stats().since(&hk),
+            ),
         };
         if !crate::is_installed() {
             return Err(BudgetError::NotInstalled);

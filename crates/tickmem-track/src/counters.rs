@@ -71,9 +71,15 @@ impl AllocStats {
         self.calls() == 0
     }
 
-    /// The counts made between `earlier` and `self` (`peak_bytes` is kept
-    /// from `self`).
-    pub(crate) fn since(&self, earlier: &AllocStats) -> AllocStats {
+    /// The counts made between `earlier` and `self`, two readings of the
+    /// same counters (`peak_bytes` is kept from `self`).
+    ///
+    /// ```
+    /// let a = tickmem_track::thread_stats();
+    /// let b = tickmem_track::thread_stats();
+    /// assert!(b.since(&a).calls() <= b.calls());
+    /// ```
+    pub fn since(&self, earlier: &AllocStats) -> AllocStats {
         AllocStats {
             allocs: self.allocs - earlier.allocs,
             deallocs: self.deallocs - earlier.deallocs,
@@ -174,6 +180,8 @@ pub(crate) struct Local {
     /// Attribution state of this thread (see `attribution.rs`).
     #[cfg(feature = "attribution")]
     pub(crate) attribution: crate::attribution::ThreadState,
+    /// Housekeeping scope and totals of this thread (see `housekeeping.rs`).
+    pub(crate) housekeeping: crate::housekeeping::ThreadState,
 }
 
 impl Local {
@@ -189,6 +197,7 @@ impl Local {
             shard: Cell::new(0),
             #[cfg(feature = "attribution")]
             attribution: crate::attribution::ThreadState::new(),
+            housekeeping: crate::housekeeping::ThreadState::new(),
         }
     }
 

@@ -10,10 +10,14 @@ mod alloc;
 pub mod attribution;
 mod budget;
 mod counters;
+mod housekeeping;
 
 pub use alloc::CountingAlloc;
 pub use budget::{BudgetError, BudgetScope, FrameBudget, FrameUsage};
 pub use counters::{AllocStats, GlobalStats};
+pub use housekeeping::{
+    housekeeping, housekeeping_stats, note_housekeeping, thread_housekeeping_stats,
+};
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 

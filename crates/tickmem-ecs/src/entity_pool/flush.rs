@@ -230,7 +230,9 @@ pub(crate) fn tick_pool<M: Component>(world: &mut World) {
     let (live, owned) = (pool.live, pool.owned());
     let policy = pool.shrink_policy;
     if let Some(keep) = pool.shrink.end_tick(&policy, live, owned) {
-        give_back::<M>(world, owned.saturating_sub(keep));
+        // The shrink policy's despawns (and what runs during them) are
+        // tickmem's housekeeping: not charged to the tick's budget.
+        tickmem_track::housekeeping(|| give_back::<M>(world, owned.saturating_sub(keep)));
     }
 }
 

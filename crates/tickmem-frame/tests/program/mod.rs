@@ -17,13 +17,23 @@
 //!   frame's byte limit holds;
 //! * the arena is usable after every unwind: the frame advances even when a
 //!   destructor panics, and the next frame allocates.
+//!
+//! The arena is owned by a `FrameHost`, and threads also publish frame data
+//! (values holding probes in a frame vector and a frame slice, whose build
+//! closure may panic and whose probes may panic when dropped) and read
+//! published values: `read` is `Some` and intact exactly while the model
+//! says, and the values are dropped exactly once, with their frame.
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
-use tickmem_frame::{FrameAllocError, FrameArena, FrameConfig, FrameHandle, FrameVec};
+use tickmem_frame::allocator_api2::vec::Vec as AVec;
+use tickmem_frame::{
+    FrameAlloc, FrameAllocError, FrameArena, FrameConfig, FrameHandle, FrameHost, FrameVec,
+    Published,
+};
 
 /// Threads per frame.
 pub(crate) const THREADS: usize = 3;
@@ -61,6 +71,30 @@ pub(crate) enum Op {
     Persist { value: u64, bomb: bool },
     /// `get` a known handle (index modulo their number).
     Get { index: u16 },
+    /// `try_publish` a value holding `len` probes (the first a bomb if
+    /// `bomb` and the closure does not panic) in a frame vector and their
+    /// ids in a frame slice; the build closure panics after making
+    /// `panic_at` probes (if `< len`).
+    Publish { len: u8, panic_at: u8, bomb: bool },
+    /// `read` a known published value (index modulo their number).
+    Read { index: u16 },
+}
+
+/// A published value: probes in a frame vector, their ids in a frame slice.
+struct Shelf<'f> {
+    probes: AVec<Probe, FrameAlloc<'f>>,
+    ids: &'f [u64],
+}
+
+tickmem_frame::frame_data! {
+    ShelfData<'f> = Shelf<'f>;
+}
+
+#[derive(Debug, Clone)]
+struct Shelved {
+    token: Published<ShelfData>,
+    ids: Vec<u64>,
+    epoch: u64,
 }
 
 /// A program: frames of `(thread, op)`.
@@ -102,10 +136,13 @@ struct Report {
     /// Probes already dropped.
     dropped_now: Vec<u64>,
     persisted: Vec<Persisted>,
+    shelved: Vec<Shelved>,
 }
 
 struct Ctx<'a> {
+    host: &'a FrameHost,
     arena: &'a FrameArena,
+    shelves: &'a [Shelved],
     log: &'a Log,
     next_id: &'a AtomicU64,
     known: &'a [Persisted],
@@ -295,6 +332,67 @@ impl Ctx<'_> {
                         check_handle(arena, p, self.epoch);
                     }
                 }
+                Op::Publish {
+                    len,
+                    panic_at,
+                    bomb,
+                } => {
+                    let made = Mutex::new(Vec::new());
+                    let result = catch_unwind(AssertUnwindSafe(|| {
+                        self.host.try_publish::<ShelfData>(|f| {
+                            // Over the byte limit the vector stays empty (an
+                            // `allocator_api2` collection would abort on a
+                            // failed allocation; `try_reserve` does not).
+                            let mut probes = AVec::new_in(f.allocator());
+                            let n = if probes.try_reserve_exact(usize::from(len)).is_ok() {
+                                len
+                            } else {
+                                0
+                            };
+                            for i in 0..n {
+                                assert!(i != panic_at, "{INJECTED}: publish closure at {i}");
+                                // A bomb only in a value that gets published: one
+                                // dropped while the closure unwinds would panic
+                                // during a panic (an abort, in any Rust code).
+                                let p = self.probe(u64::from(i), bomb && i == 0 && panic_at >= len);
+                                made.lock().unwrap().push((p.id, p.bomb));
+                                probes.push(p);
+                            }
+                            let ids: Vec<u64> = probes.iter().map(|p| p.id).collect();
+                            let ids = f.try_alloc_slice_copy(&ids).map_or(&[][..], |s| &*s);
+                            Shelf { probes, ids }
+                        })
+                    }));
+                    let made = made.into_inner().unwrap();
+                    match result {
+                        Ok(Ok(token)) => {
+                            let ids: Vec<u64> = made.iter().map(|m| m.0).collect();
+                            let shelf = self.host.read(token).expect("published this frame");
+                            assert!(shelf.probes.iter().map(|p| p.id).eq(ids.iter().copied()));
+                            report.framed.extend(made);
+                            report.shelved.push(Shelved {
+                                token,
+                                ids,
+                                epoch: self.epoch,
+                            });
+                        }
+                        // Refused before the closure ran.
+                        Ok(Err(err)) => {
+                            assert!(made.is_empty(), "{err}");
+                        }
+                        // The half-built value unwound: its probes are dropped.
+                        Err(_) => {
+                            assert!(panic_at < len && made.len() == usize::from(panic_at));
+                            report.dropped_now.extend(made.iter().map(|m| m.0));
+                        }
+                    }
+                }
+                Op::Read { index } => {
+                    if !self.shelves.is_empty() {
+                        let shelf = &self.shelves[usize::from(index) % self.shelves.len()];
+                        check_shelf(self.host, shelf, self.epoch);
+                    }
+                }
             }
         }
         for (b, fill) in bytes {
@@ -323,6 +421,39 @@ fn check_handle(arena: &FrameArena, p: Persisted, epoch: u64) {
     );
 }
 
+fn check_shelf(host: &FrameHost, shelf: &Shelved, epoch: u64) {
+    let live = epoch - shelf.epoch <= 1;
+    match host.read(shelf.token) {
+        Some(value) => {
+            assert!(
+                live,
+                "a value of frame {} read in frame {epoch}",
+                shelf.epoch
+            );
+            assert!(
+                value
+                    .probes
+                    .iter()
+                    .map(|p| p.id)
+                    .eq(shelf.ids.iter().copied())
+            );
+            assert!(
+                value
+                    .probes
+                    .iter()
+                    .enumerate()
+                    .all(|(i, p)| p.value == i as u64)
+            );
+            assert!(value.ids.is_empty() || value.ids == shelf.ids.as_slice());
+        }
+        None => assert!(
+            !live,
+            "a live value of frame {} in frame {epoch}",
+            shelf.epoch
+        ),
+    }
+}
+
 /// Keep the expected panics (injected ones, growth over the limit) out of
 /// the output; anything else goes to the hook installed before.
 fn silence_expected_panics() {
@@ -349,12 +480,13 @@ pub(crate) fn run(program: Program, lane_capacity: usize, limit: Option<usize>) 
     silence_expected_panics();
     let log: Log = Arc::default();
     let next_id = AtomicU64::new(0);
-    let mut arena = FrameArena::with_config(
+    let mut host = FrameHost::with_config(
         FrameConfig::default()
             .lane_capacity(lane_capacity)
             .frame_byte_limit(limit),
     );
     let mut known: Vec<Persisted> = Vec::new();
+    let mut shelves: Vec<Shelved> = Vec::new();
     // (id, bomb) of the probes due when frame `epoch` is reclaimed.
     let mut due: BTreeMap<u64, Vec<(u64, bool)>> = BTreeMap::new();
     let mut must_be_dropped: Vec<u64> = Vec::new();
@@ -371,8 +503,8 @@ pub(crate) fn run(program: Program, lane_capacity: usize, limit: Option<usize>) 
 
     for (index, frame) in program.into_iter().enumerate() {
         if index > 0 {
-            let result = catch_unwind(AssertUnwindSafe(|| arena.begin_frame()));
-            let epoch = arena.epoch();
+            let result = catch_unwind(AssertUnwindSafe(|| host.begin_frame()));
+            let epoch = host.epoch();
             assert_eq!(
                 epoch, index as u64,
                 "the frame advances even if a destructor panics"
@@ -385,14 +517,19 @@ pub(crate) fn run(program: Program, lane_capacity: usize, limit: Option<usize>) 
             assert_eq!(result.is_err(), bombs, "the first destructor panic resumes");
             must_be_dropped.extend(reclaimed.iter().map(|&(id, _)| id));
             check_drops(&must_be_dropped);
-            assert_eq!(arena.stats().bytes_this_frame, 0);
+            assert_eq!(host.stats().bytes_this_frame, 0);
         }
-        let epoch = arena.epoch();
+        let epoch = host.epoch();
         for &p in &known {
-            check_handle(&arena, p, epoch);
+            check_handle(&host, p, epoch);
+        }
+        for shelf in &shelves {
+            check_shelf(&host, shelf, epoch);
         }
         let ctx = Ctx {
-            arena: &arena,
+            host: &host,
+            arena: &host,
+            shelves: &shelves,
             log: &log,
             next_id: &next_id,
             known: &known,
@@ -416,23 +553,24 @@ pub(crate) fn run(program: Program, lane_capacity: usize, limit: Option<usize>) 
             due.entry(epoch).or_default().extend(report.framed);
             must_be_dropped.extend(report.dropped_now);
             known.extend(report.persisted);
+            shelves.extend(report.shelved);
         }
         check_drops(&must_be_dropped);
-        let stats = arena.stats();
+        let stats = host.stats();
         if let Some(limit) = limit {
             assert!(stats.bytes_this_frame <= limit, "{stats}");
         } else {
             // Usable: this thread allocates in the frame too.
-            assert_eq!(*arena.alloc(epoch), epoch);
+            assert_eq!(*host.alloc(epoch), epoch);
         }
     }
 
     let bombs = due.values().flatten().any(|&(_, bomb)| bomb);
-    let result = catch_unwind(AssertUnwindSafe(move || drop(arena)));
+    let result = catch_unwind(AssertUnwindSafe(move || drop(host)));
     assert_eq!(
         result.is_err(),
         bombs,
-        "the arena's drop resumes the first panic"
+        "the host's drop resumes the first panic"
     );
     let log = log.lock().unwrap();
     let total = next_id.load(Ordering::Relaxed);

@@ -253,6 +253,52 @@ impl<'f> FrameBuilder<'f> {
         self.arena.allocator()
     }
 
+    /// An empty [`FrameVec`](crate::FrameVec) in the current frame (see
+    /// [`FrameArena::vec`]): a vector that published data may hold. Pre-size
+    /// it ([`vec_with_capacity`](Self::vec_with_capacity)) when you know the
+    /// size: memory given up by growing is not reused within a frame.
+    ///
+    /// ```
+    /// use tickmem_frame::{FrameArena, FrameHost, FrameVec};
+    /// tickmem_frame::frame_data! { Pairs<'f> = FrameVec<'f, (u32, u32)>; }
+    ///
+    /// let host = FrameHost::new(FrameArena::new());
+    /// let t = host.publish::<Pairs>(|f| {
+    ///     let mut pairs = f.vec();
+    ///     pairs.extend([(1, 2), (3, 4)]);
+    ///     pairs
+    /// });
+    /// assert_eq!(host.read(t).unwrap()[..], [(1, 2), (3, 4)]);
+    /// ```
+    #[inline]
+    pub fn vec<T>(&self) -> crate::FrameVec<'f, T> {
+        self.arena.vec()
+    }
+
+    /// A [`FrameVec`](crate::FrameVec) with room for `capacity` values.
+    ///
+    /// # Panics
+    ///
+    /// As [`FrameArena::vec_with_capacity`].
+    ///
+    /// ```
+    /// use tickmem_frame::{FrameArena, FrameHost, FrameVec};
+    /// tickmem_frame::frame_data! { Hits<'f> = FrameVec<'f, u32>; }
+    ///
+    /// let host = FrameHost::new(FrameArena::new());
+    /// let t = host.publish::<Hits>(|f| {
+    ///     let mut hits = f.vec_with_capacity(100);
+    ///     hits.extend(0..100);
+    ///     hits
+    /// });
+    /// assert_eq!(host.read(t).map(|h| h.len()), Some(100));
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn vec_with_capacity<T>(&self, capacity: usize) -> crate::FrameVec<'f, T> {
+        self.arena.vec_with_capacity(capacity)
+    }
+
     /// [`FrameArena::alloc`] in the current frame.
     ///
     /// ```

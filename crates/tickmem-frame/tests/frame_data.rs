@@ -171,6 +171,44 @@ fn a_value_uses_its_allocator_after_the_next_frame_starts() {
     assert!(host.read(t).is_none());
 }
 
+tickmem_frame::frame_data! { Words<'f> = tickmem_frame::FrameVec<'f, Noisy>; }
+
+/// Counts its drops.
+struct Noisy(String, Arc<Log>);
+
+impl Drop for Noisy {
+    fn drop(&mut self) {
+        self.1.dropped.lock().unwrap().push(self.0.len() as u64);
+    }
+}
+
+/// A `FrameVec` (the builder's `vec`) as published data: grown in its
+/// frame, read in the next, its elements dropped once when its frame is
+/// reclaimed (by the vector's own `Drop`, before the memory is reset).
+#[test]
+fn a_frame_vec_is_published_read_next_frame_and_dropped_once() {
+    let log = Arc::new(Log::default());
+    let mut host = small_host();
+    let t = host.publish::<Words>(|f| {
+        let mut v = f.vec();
+        for i in 1..=5 {
+            v.push(Noisy("x".repeat(i), Arc::clone(&log)));
+        }
+        v
+    });
+    host.begin_frame();
+    let lens: Vec<usize> = host.read(t).unwrap().iter().map(|w| w.0.len()).collect();
+    assert_eq!(lens, [1, 2, 3, 4, 5]);
+    assert!(log.dropped().is_empty());
+    host.begin_frame();
+    assert!(host.read(t).is_none());
+    let mut dropped = log.dropped();
+    dropped.sort_unstable();
+    assert_eq!(dropped, [1, 2, 3, 4, 5]);
+    drop(host);
+    assert_eq!(log.dropped().len(), 5, "nothing is dropped twice");
+}
+
 #[test]
 fn writers_on_many_threads_readers_on_others() {
     let threads: u64 = if cfg!(miri) { 3 } else { 8 };

@@ -326,12 +326,16 @@ fn run_mode(mode: Mode, args: &Args) -> Run {
         if (tick + 1) % (n / 10).max(1) == 0 || tick + 1 == n {
             let _ = write!(
                 out,
-                "{lead}[{:>8}] tick {:>5}/{n}  {:>7.1} ms elapsed  last tick {:>7.1} us  {:>6} allocator calls{tail}",
+                "{lead}[{:>8}] tick {:>5}/{n}  {:>7.1} ms elapsed  last tick {:>7.1} us  {:>6} allocator calls{}{tail}",
                 mode.name(),
                 tick + 1,
                 started.elapsed().as_secs_f64() * 1e3,
                 dt.as_secs_f64() * 1e6,
-                after.calls() - before.calls(),
+                run.allocs.last().copied().unwrap_or(0),
+                match run.housekeeping.last() {
+                    Some(&h) if h > 0 => format!(" (+{h} tickmem housekeeping)"),
+                    _ => String::new(),
+                },
             );
             let _ = out.flush();
         }

@@ -16,7 +16,13 @@
 //! The test binary must use `tickmem_track::CountingAlloc` as its global
 //! allocator (each integration-test file is its own binary), and since the
 //! counts are process-wide, nothing else should run in that binary at the
-//! same time (one test per file, or tests that hold a common lock).
+//! same time (one test per file, or tests that hold a common lock). Even
+//! then libtest's own main thread makes a few allocations right after it
+//! starts a test's thread; they land in the warm-up unless that thread is
+//! preempted for longer than the warm-up lasts (seen once on a busy CI
+//! machine). For a count no scheduler can disturb, give the file
+//! `harness = false` (a `[[test]]` entry in Cargo.toml and a `fn main`
+//! that calls your checks): then no other thread runs.
 //!
 //! # Examples
 //!

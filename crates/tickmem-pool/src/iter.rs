@@ -1,5 +1,6 @@
 //! Iterators over a [`Pool`](crate::Pool). All of them walk the occupancy
-//! bitmap ([`BitCursor`]): they touch live slots only, whatever the occupancy.
+//! bitmap and then the tail of appended values ([`BitCursor`]): they touch
+//! live slots only, whatever the occupancy.
 
 use core::fmt;
 use core::iter::FusedIterator;
@@ -12,7 +13,7 @@ use crate::pool::{Slot, nonzero_generation};
 
 /// Implements the iterator traits for a borrowing iterator with fields
 /// `slots` (`Copy`), `words: &[u64]` and `cursor`, turning a slot index into
-/// an item with `$make` (which may rely on the index being a set bit).
+/// an item with `$make` (which may rely on the index being a live slot).
 macro_rules! bit_iterator {
     ($name:ident [$($gen:tt)*], $item:ty, |$slots:ident, $index:ident| $make:expr) => {
         impl<$($gen)*> Iterator for $name<$($gen)*> {
@@ -74,8 +75,9 @@ macro_rules! bit_iterator {
 ///
 /// # Safety
 ///
-/// Bit `index` of the pool's bitmap is set, so the slot exists, is occupied
-/// and its value is initialised (the pool's invariant 1).
+/// `index` is a live slot of the pool (a set bit of its bitmap or an index
+/// of its tail), so the slot exists, is occupied and its value is
+/// initialised (the pool's invariant 1).
 #[inline(always)]
 unsafe fn occupied<T>(slots: &[Slot<T>], index: usize) -> (Handle<T>, &T) {
     debug_assert!(slots.get(index).is_some_and(Slot::is_occupied));
@@ -117,17 +119,18 @@ pub struct Iter<'a, T> {
 }
 
 impl<'a, T> Iter<'a, T> {
-    pub(crate) fn new(slots: &'a [Slot<T>], words: &'a [u64], len: usize) -> Self {
+    pub(crate) fn new(slots: &'a [Slot<T>], words: &'a [u64], cursor: BitCursor) -> Self {
         Self {
             slots,
             words,
-            cursor: BitCursor::new(words, len),
+            cursor,
         }
     }
 }
 
 bit_iterator!(Iter['a, T], (Handle<T>, &'a T), |slots, index| {
-    // SAFETY: the cursor yields set bits of the pool's bitmap only.
+    // SAFETY: the cursor yields live slots only (set bits of the pool's
+    // bitmap, then its tail: invariant 1).
     unsafe { occupied(slots, index) }
 });
 
@@ -157,18 +160,18 @@ pub struct IterMut<'a, T> {
 }
 
 impl<'a, T> IterMut<'a, T> {
-    pub(crate) fn new(slots: &'a mut [Slot<T>], words: &'a [u64], len: usize) -> Self {
+    pub(crate) fn new(slots: &'a mut [Slot<T>], words: &'a [u64], cursor: BitCursor) -> Self {
         Self {
             slots: NonNull::from(slots).cast(),
             words,
-            cursor: BitCursor::new(words, len),
+            cursor,
             _borrow: PhantomData,
         }
     }
 }
 
 bit_iterator!(IterMut['a, T], (Handle<T>, &'a mut T), |slots, index| {
-    // SAFETY: the cursor yields each set bit of the pool's bitmap
+    // SAFETY: the cursor yields each live slot (set bit or tail index)
     // once, and the iterator holds the pool's slots mutably for 'a.
     unsafe { occupied_mut(slots, index) }
 });
@@ -196,17 +199,18 @@ pub struct Values<'a, T> {
 }
 
 impl<'a, T> Values<'a, T> {
-    pub(crate) fn new(slots: &'a [Slot<T>], words: &'a [u64], len: usize) -> Self {
+    pub(crate) fn new(slots: &'a [Slot<T>], words: &'a [u64], cursor: BitCursor) -> Self {
         Self {
             slots,
             words,
-            cursor: BitCursor::new(words, len),
+            cursor,
         }
     }
 }
 
 bit_iterator!(Values['a, T], &'a T, |slots, index| {
-    // SAFETY: the cursor yields set bits of the pool's bitmap only.
+    // SAFETY: the cursor yields live slots only (set bits of the pool's
+    // bitmap, then its tail: invariant 1).
     unsafe { occupied(slots, index).1 }
 });
 
@@ -235,11 +239,11 @@ pub struct ValuesMut<'a, T> {
 }
 
 impl<'a, T> ValuesMut<'a, T> {
-    pub(crate) fn new(slots: &'a mut [Slot<T>], words: &'a [u64], len: usize) -> Self {
+    pub(crate) fn new(slots: &'a mut [Slot<T>], words: &'a [u64], cursor: BitCursor) -> Self {
         Self {
             slots: NonNull::from(slots).cast(),
             words,
-            cursor: BitCursor::new(words, len),
+            cursor,
             _borrow: PhantomData,
         }
     }
@@ -271,17 +275,18 @@ pub struct Handles<'a, T> {
 }
 
 impl<'a, T> Handles<'a, T> {
-    pub(crate) fn new(slots: &'a [Slot<T>], words: &'a [u64], len: usize) -> Self {
+    pub(crate) fn new(slots: &'a [Slot<T>], words: &'a [u64], cursor: BitCursor) -> Self {
         Self {
             slots,
             words,
-            cursor: BitCursor::new(words, len),
+            cursor,
         }
     }
 }
 
 bit_iterator!(Handles['a, T], Handle<T>, |slots, index| {
-    // SAFETY: the cursor yields set bits of the pool's bitmap only.
+    // SAFETY: the cursor yields live slots only (set bits of the pool's
+    // bitmap, then its tail: invariant 1).
     unsafe { occupied(slots, index).0 }
 });
 
@@ -448,8 +453,7 @@ pub struct IntoIter<T> {
 }
 
 impl<T> IntoIter<T> {
-    pub(crate) fn new(slots: Vec<Slot<T>>, words: Vec<u64>, len: usize) -> Self {
-        let cursor = BitCursor::new(&words, len);
+    pub(crate) fn new(slots: Vec<Slot<T>>, words: Vec<u64>, cursor: BitCursor) -> Self {
         Self {
             slots,
             words,

@@ -8,7 +8,8 @@
 //!                         occupied: generation of the value's handle, link = 0, value initialised
 //!                         vacant:   generation the next value gets, link = VACANT | next free slot
 //!                         retired:  generation 0, link = VACANT | NO_FREE
-//! occupied: Vec<u64>      bit i set <=> slot i holds a value
+//! occupied: Vec<u64>      bit i set <=> slot i holds a value, for i < bits_end
+//! bits_end: u32           slots bits_end..slots.len() (the tail) all hold values
 //! ```
 //!
 //! A handle names a slot, and the value is in that slot: `get` is one bounds
@@ -21,15 +22,28 @@
 //! live value, and words with all 64 slots live are walked as a plain range.
 //! Vacant slots are never touched.
 //!
+//! A value pushed onto a new slot at the end of the table sets no bit: it
+//! joins the *tail*, the slots from `bits_end` on, which all hold values
+//! (they were appended and none was removed since). Iteration walks the tail
+//! as a plain range after the bitmap. The first removal of a tail slot (and
+//! `retain`, `drain`, `into_iter`) writes the tail's bits first, a word at a
+//! time, and moves `bits_end` to the end of the table. So filling a pool
+//! costs no bitmap work, and a pool that was only ever filled iterates like
+//! a slice.
+//!
 //! # Invariants (what the `unsafe` blocks rely on)
 //!
-//! 1. Bit `i` of `occupied` is set **iff** slot `i` exists and is occupied,
-//!    and an occupied slot's `value` is initialised. (`occupied` may have
-//!    fewer words than `slots.len() / 64` rounded up only where every slot
-//!    past its end is vacant: after a leaked [`Drain`].)
-//! 2. The number of set bits is `len`.
+//! 1. For `i < bits_end`, bit `i` of `occupied` is set **iff** slot `i`
+//!    exists and is occupied; every slot `i` with
+//!    `bits_end <= i < slots.len()` is occupied; bits at or above `bits_end`
+//!    are 0; and an occupied slot's `value` is initialised. (`occupied` may
+//!    have fewer words than `bits_end / 64` rounded up only where every slot
+//!    past its end is vacant: after a leaked [`Drain`].) `bits_end <=
+//!    slots.len()`.
+//! 2. The number of set bits plus the length of the tail is `len`.
 //! 3. An occupied slot's `link` is `OCCUPIED` (0) and its `generation` is not
-//!    0; a vacant slot's `link` has bit 31 set.
+//!    0; a vacant slot's `link` has bit 31 set. (So free slots, which are
+//!    vacant, are all below `bits_end`.)
 //!
 //! Every change keeps them before any user code runs (a value's `Drop` or
 //! `Clone`, a `retain` predicate): a value is marked vacant before it is
@@ -156,8 +170,13 @@ impl<T> Slot<T> {
 /// ```
 pub struct Pool<T> {
     pub(crate) slots: Vec<Slot<T>>,
-    /// Occupancy bitmap: see the module docs' invariants.
+    /// Occupancy bitmap of the slots below `bits_end`: see the module docs'
+    /// invariants. Growth keeps it covering the slot table's capacity, so
+    /// writing the tail's bits does not allocate.
     pub(crate) occupied: Vec<u64>,
+    /// Slots from here to the end of the table are the tail: all occupied,
+    /// with no bits set yet.
+    pub(crate) bits_end: u32,
     /// Live values (set bits of `occupied`).
     pub(crate) len: u32,
     /// Head of the free list of vacant slots (LIFO), or `NO_FREE`.
@@ -186,6 +205,7 @@ impl<T> Pool<T> {
         Self {
             slots: Vec::new(),
             occupied: Vec::new(),
+            bits_end: 0,
             len: 0,
             free_head: NO_FREE,
             slot_limit: MAX_SLOTS,
@@ -485,22 +505,29 @@ impl<T> Pool<T> {
         if additional == 0 {
             return Ok(());
         }
-        let words = total_slots.div_ceil(WORD_BITS);
         let bytes = total_slots
             .checked_mul(size_of::<Slot<T>>())
             .filter(|&b| b <= isize::MAX as usize)
             .ok_or_else(|| error(CapacityReason::Alloc { bytes: None }))?;
-        let extra_words = words.saturating_sub(self.occupied.len());
         let reserved = if exact {
-            self.slots
-                .try_reserve_exact(additional)
-                .and_then(|()| self.occupied.try_reserve_exact(extra_words))
+            self.slots.try_reserve_exact(additional)
         } else {
-            self.slots
-                .try_reserve(additional)
-                .and_then(|()| self.occupied.try_reserve(extra_words))
+            self.slots.try_reserve(additional)
         };
-        reserved.map_err(|_| error(CapacityReason::Alloc { bytes: Some(bytes) }))
+        reserved
+            .and_then(|()| self.try_cover_capacity())
+            .map_err(|_| error(CapacityReason::Alloc { bytes: Some(bytes) }))
+    }
+
+    /// Makes the bitmap cover the slot table's capacity (zero words), so
+    /// that writing the tail's bits does not allocate.
+    fn try_cover_capacity(&mut self) -> Result<(), TryReserveError> {
+        let words = self.slots.capacity().div_ceil(WORD_BITS);
+        if let Some(extra) = words.checked_sub(self.occupied.len()).filter(|&n| n > 0) {
+            self.occupied.try_reserve_exact(extra)?;
+            self.occupied.resize(words, 0);
+        }
+        Ok(())
     }
 
     /// Inserts `value` and returns its handle.
@@ -532,6 +559,7 @@ impl<T> Pool<T> {
             slot.value.write(value);
             slot.link = OCCUPIED;
             self.len += 1;
+            // A free slot is vacant, so below the tail (invariant 3).
             self.set_bit(index as usize);
             return Handle::new(index, generation);
         }
@@ -579,17 +607,12 @@ impl<T> Pool<T> {
     // through a `Result` was copied through the stack in overlapping pieces
     // that stalled on store forwarding, tripling the cost of `insert`.)
 
-    /// Makes sure a new slot (and its bitmap word) can be pushed without
-    /// allocating, asking the allocator without aborting if it refuses.
+    /// Makes sure a new slot can be pushed without allocating, asking the
+    /// allocator without aborting if it refuses.
     #[inline]
     fn try_room_to_push(&mut self) -> Result<(), TryReserveError> {
         if self.slots.len() == self.slots.capacity() {
             self.try_grow_for_push()?;
-        }
-        if self.slots.len() / WORD_BITS >= self.occupied.len()
-            && self.occupied.len() == self.occupied.capacity()
-        {
-            self.occupied.try_reserve(1)?;
         }
         Ok(())
     }
@@ -597,7 +620,8 @@ impl<T> Pool<T> {
     #[cold]
     #[inline(never)]
     fn try_grow_for_push(&mut self) -> Result<(), TryReserveError> {
-        self.slots.try_reserve(1)
+        self.slots.try_reserve(1)?;
+        self.try_cover_capacity()
     }
 
     /// Inserts `value` into the most recently freed slot, or else into a new
@@ -614,25 +638,69 @@ impl<T> Pool<T> {
         slot.value.write(value);
         slot.link = OCCUPIED;
         self.len += 1;
+        // A free slot is vacant, so below the tail (invariant 3).
         self.set_bit(index as usize);
         Handle::new(index, generation)
     }
 
-    /// Inserts `value` into a new slot at the end of the table. The caller
-    /// checked that the table may grow.
+    /// Inserts `value` into a new slot at the end of the table, which joins
+    /// the tail (no bit to set). The caller checked that the table may grow.
     #[inline(always)]
     fn push_slot(&mut self, value: T) -> Handle<T> {
+        if self.slots.len() == self.slots.capacity() {
+            return self.push_slot_growing(value);
+        }
         let index = self.slots.len();
         debug_assert!(index < self.slot_limit as usize);
         let generation = self.first_generation;
+        // Within capacity: no allocation (and the compiler drops `push`'s
+        // own capacity check).
         self.slots.push(Slot {
             value: MaybeUninit::new(value),
             generation: generation.get(),
             link: OCCUPIED,
         });
         self.len += 1;
-        self.set_bit(index);
         Handle::new(index as u32, generation)
+    }
+
+    /// `push_slot` on a full table: grows the table (amortised) and the
+    /// bitmap with it, then pushes.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn push_slot_growing(&mut self, value: T) -> Handle<T> {
+        self.slots.reserve(1);
+        if let Err(e) = self.try_cover_capacity() {
+            alloc_failure(e)
+        }
+        self.push_slot(value)
+    }
+
+    /// Writes the tail's bits and ends the tail (invariant 1 holds before and
+    /// after). Called before a tail slot is vacated, and by `retain`, which
+    /// walks the bitmap itself. Allocates only when the bitmap does not cover
+    /// the table (after a leaked [`Drain`]).
+    #[cold]
+    #[inline(never)]
+    fn write_tail_bits(&mut self) {
+        let (mut index, end) = (self.bits_end as usize, self.slots.len());
+        if index >= end {
+            return;
+        }
+        let words = end.div_ceil(WORD_BITS);
+        if self.occupied.len() < words {
+            self.occupied.resize(words, 0);
+        }
+        while index < end {
+            let word = index / WORD_BITS;
+            let low = index % WORD_BITS;
+            let high = (end - word * WORD_BITS).min(WORD_BITS);
+            // Bits `low..high` of the word (`high > low`).
+            self.occupied[word] |= (u64::MAX >> (WORD_BITS - (high - low))) << low;
+            index = word * WORD_BITS + high;
+        }
+        self.bits_end = end as u32;
     }
 
     /// Marks slot `index` occupied in the bitmap.
@@ -653,9 +721,10 @@ impl<T> Pool<T> {
         self.occupied[index / WORD_BITS] |= 1 << (index % WORD_BITS);
     }
 
-    /// Marks slot `index` vacant in the bitmap.
+    /// Marks slot `index` (below the tail) vacant in the bitmap.
     #[inline(always)]
     fn clear_bit(&mut self, index: usize) {
+        debug_assert!(index < self.bits_end as usize);
         if let Some(word) = self.occupied.get_mut(index / WORD_BITS) {
             *word &= !(1 << (index % WORD_BITS));
         }
@@ -788,6 +857,11 @@ impl<T> Pool<T> {
     #[inline]
     pub fn remove(&mut self, handle: Handle<T>) -> Option<T> {
         let index = handle.index();
+        if index >= self.bits_end {
+            // Before anything changes: a tail slot is about to be vacated
+            // (or the handle names no live slot, and this is harmless).
+            self.write_tail_bits();
+        }
         let slot = self.slots.get_mut(index as usize)?;
         if !slot.holds(handle.generation()) {
             return None;
@@ -847,6 +921,9 @@ impl<T> Pool<T> {
     /// assert_eq!(left, [20, 40, 60]);
     /// ```
     pub fn retain(&mut self, mut keep: impl FnMut(Handle<T>, &mut T) -> bool) {
+        // Every live slot gets a bit, so the walk below sees them all and
+        // `vacate` only clears bits.
+        self.write_tail_bits();
         for word_index in 0..self.occupied.len() {
             // A copy: removals below clear bits of the live word.
             let mut word = self.occupied[word_index];
@@ -907,14 +984,16 @@ impl<T> Pool<T> {
     /// assert!(pool.is_empty() && !pool.contains(h));
     /// ```
     pub fn drain(&mut self) -> Drain<'_, T> {
-        let len = self.len();
+        let (in_use, cursor) = live(&self.occupied, self.bits_end, self.slots.len(), self.len);
+        let in_use = in_use.len();
         // The drain owns the bitmap from here: if it is leaked, the pool is
-        // left with no bitmap and every slot vacant (invariant 1 holds).
+        // left with no bitmap and every slot vacant, so no tail (invariant 1
+        // holds once the loop below has run; no user code runs before).
         let words = mem::take(&mut self.occupied);
-        let cursor = BitCursor::new(&words, len);
+        self.bits_end = self.slots.len() as u32;
         // Vacate every slot (its value now belongs to the drain).
         let mut vacating = cursor.clone();
-        while let Some(index) = vacating.next(&words) {
+        while let Some(index) = vacating.next(&words[..in_use]) {
             let slot = &mut self.slots[index];
             if slot.generation == u32::MAX {
                 slot.generation = 0;
@@ -944,7 +1023,8 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn iter(&self) -> Iter<'_, T> {
-        Iter::new(&self.slots, &self.occupied, self.len())
+        let (words, cursor) = live(&self.occupied, self.bits_end, self.slots.len(), self.len);
+        Iter::new(&self.slots, words, cursor)
     }
 
     /// Iterates over `(handle, &mut value)` for every live value, in slot
@@ -962,8 +1042,8 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn iter_mut(&mut self) -> IterMut<'_, T> {
-        let len = self.len();
-        IterMut::new(&mut self.slots, &self.occupied, len)
+        let (words, cursor) = live(&self.occupied, self.bits_end, self.slots.len(), self.len);
+        IterMut::new(&mut self.slots, words, cursor)
     }
 
     /// Iterates over every live value, in slot order (the same order as
@@ -977,7 +1057,8 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn values(&self) -> Values<'_, T> {
-        Values::new(&self.slots, &self.occupied, self.len())
+        let (words, cursor) = live(&self.occupied, self.bits_end, self.slots.len(), self.len);
+        Values::new(&self.slots, words, cursor)
     }
 
     /// Iterates mutably over every live value, in slot order: the fastest
@@ -992,8 +1073,8 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn values_mut(&mut self) -> ValuesMut<'_, T> {
-        let len = self.len();
-        ValuesMut::new(&mut self.slots, &self.occupied, len)
+        let (words, cursor) = live(&self.occupied, self.bits_end, self.slots.len(), self.len);
+        ValuesMut::new(&mut self.slots, words, cursor)
     }
 
     /// Iterates over the handle of every live value, in slot order.
@@ -1007,8 +1088,28 @@ impl<T> Pool<T> {
     /// ```
     #[inline]
     pub fn handles(&self) -> Handles<'_, T> {
-        Handles::new(&self.slots, &self.occupied, self.len())
+        let (words, cursor) = live(&self.occupied, self.bits_end, self.slots.len(), self.len);
+        Handles::new(&self.slots, words, cursor)
     }
+}
+
+/// The bitmap words in use (those below `bits_end`) and a cursor over every
+/// live slot: their set bits, then the tail `bits_end..slots_len`.
+#[inline(always)]
+fn live(occupied: &[u64], bits_end: u32, slots_len: usize, len: u32) -> (&[u64], BitCursor) {
+    let bits_end = bits_end as usize;
+    let words = &occupied[..bits_end.div_ceil(WORD_BITS).min(occupied.len())];
+    let tail = bits_end..slots_len;
+    // Invariant 2: the set bits are `len` minus the tail.
+    let ones = len as usize - tail.len();
+    (words, BitCursor::new(words, ones, tail))
+}
+
+/// The allocator refused to grow a growable pool's bitmap.
+#[cold]
+#[track_caller]
+fn alloc_failure(error: TryReserveError) -> ! {
+    panic!("Pool: cannot grow the occupancy bitmap: {error}")
 }
 
 #[cold]
@@ -1076,9 +1177,12 @@ impl<T: Clone> Clone for Pool<T> {
         } else {
             self.slots.len()
         });
-        // Bits are set only once a value is written, so if `T::clone` panics
-        // the clone's `Drop` drops exactly the values cloned so far.
-        clone.occupied.resize(self.occupied.len(), 0);
+        // Bits are set only once a value is written, and every pushed slot
+        // is below `bits_end` (no tail), so if `T::clone` panics the clone's
+        // `Drop` drops exactly the values cloned so far.
+        clone
+            .occupied
+            .resize(clone.slots.capacity().div_ceil(WORD_BITS), 0);
         for (index, slot) in self.slots.iter().enumerate() {
             if slot.is_occupied() {
                 // SAFETY: an occupied slot's value is initialised (invariant 1).
@@ -1089,6 +1193,7 @@ impl<T: Clone> Clone for Pool<T> {
                     value: MaybeUninit::new(value),
                 });
                 clone.len += 1;
+                clone.bits_end = clone.slots.len() as u32;
                 clone.set_bit(index);
             } else {
                 clone.slots.push(Slot {
@@ -1096,6 +1201,7 @@ impl<T: Clone> Clone for Pool<T> {
                     link: slot.link,
                     value: MaybeUninit::uninit(),
                 });
+                clone.bits_end = clone.slots.len() as u32;
             }
         }
         clone.free_head = self.free_head;
@@ -1174,13 +1280,14 @@ impl<T> IntoIterator for Pool<T> {
     type IntoIter = IntoIter<T>;
 
     fn into_iter(mut self) -> IntoIter<T> {
-        let len = self.len();
+        let (_, cursor) = live(&self.occupied, self.bits_end, self.slots.len(), self.len);
         self.len = 0;
+        self.bits_end = 0;
         // `self` is left with no slots and no bits: its `Drop` does nothing.
         IntoIter::new(
             mem::take(&mut self.slots),
             mem::take(&mut self.occupied),
-            len,
+            cursor,
         )
     }
 }

@@ -163,7 +163,11 @@ fn build<T>(repr: PoolRepr<T>) -> Result<Pool<T>, Invalid> {
             .iter()
             .map(|&generation| Slot::vacant(generation)),
     );
-    pool.occupied.resize(slot_count.div_ceil(64), 0);
+    // Every slot is vacant and described by the bitmap (no tail), before
+    // anything can fail and drop the pool.
+    pool.bits_end = slot_count as u32;
+    pool.occupied
+        .resize(pool.slots.capacity().div_ceil(u64::BITS as usize), 0);
     let mut claimed = vec![false; slot_count];
 
     // If a check below fails, dropping `pool` drops exactly the values placed

@@ -153,3 +153,24 @@ fn with_capacity_inserts_allocate_nothing() {
     });
     assert!(stats.is_empty(), "{stats:?}");
 }
+
+#[test]
+fn removing_from_a_pool_grown_by_inserts_allocates_nothing() {
+    // Values appended to the end of the table set no occupancy bit until the
+    // first removal among them writes their bits; the bitmap grows with the
+    // table, so that removal (in some later, warmed-up tick) never allocates.
+    let mut pool = Pool::new();
+    let handles: Vec<_> = (0..1000).map(|i| pool.insert(particle(i))).collect();
+    let ((), stats) = tickmem_track::count(|| {
+        for h in handles.iter().rev().step_by(3) {
+            assert!(pool.remove(*h).is_some());
+        }
+        pool.retain(|h, _| h.index() % 5 != 0);
+    });
+    assert!(stats.is_empty(), "{stats:?}");
+    let expect = (0..1000)
+        .filter(|i| (999 - i) % 3 != 0 && i % 5 != 0)
+        .count();
+    assert_eq!(pool.len(), expect);
+    assert_eq!(pool.iter().count(), expect);
+}

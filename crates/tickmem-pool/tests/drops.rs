@@ -241,10 +241,33 @@ fn leaked_drain_leaves_an_empty_consistent_pool() {
     });
     assert_eq!(pool.len(), 1);
     assert_eq!(pool[h].id, 9);
+    // Refill the freed slots and append past them (the bitmap the drain
+    // took is gone: setting and writing bits grows a new one), then remove
+    // from both the old slots and the appended ones.
+    let more: Vec<_> = (20..30)
+        .map(|id| {
+            pool.insert(Noisy {
+                id,
+                bomb: false,
+                log: Rc::clone(&log),
+            })
+        })
+        .collect();
+    assert_eq!(pool.len(), 11);
+    for &gone in [more[0], more[9]].iter() {
+        assert!(pool.remove(gone).is_some());
+    }
+    let ids: Vec<u32> = pool.values().map(|v| v.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [9, 21, 22, 23, 24, 25, 26, 27, 28]);
+    assert_eq!(pool.iter().rev().count(), 9);
     drop(pool);
+    let mut dropped = log.borrow().clone();
+    dropped.sort_unstable();
     assert_eq!(
-        *log.borrow(),
-        [9],
+        dropped,
+        [9, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29],
         "forgotten values are leaked, never dropped twice"
     );
 }

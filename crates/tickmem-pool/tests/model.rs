@@ -62,6 +62,12 @@ enum Op {
     /// Drain, taking this many items before dropping the iterator.
     Drain(usize),
     CloneSwap,
+    /// Walk `iter()` from both ends, bit `k` of the pattern choosing the end
+    /// of step `k` (1: the back).
+    Ends(u64),
+    /// Consume a clone with `into_iter`, taking this many items from the
+    /// ends the pattern chooses, then dropping the iterator.
+    IntoIter(u64, usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -79,6 +85,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Clear),
         1 => (0_usize..4).prop_map(Op::Drain),
         1 => Just(Op::CloneSwap),
+        1 => any::<u64>().prop_map(Op::Ends),
+        1 => (any::<u64>(), 0_usize..6).prop_map(|(p, n)| Op::IntoIter(p, n)),
     ]
 }
 
@@ -180,6 +188,11 @@ fn check(pool: &Pool<Counted>, model: &Model, live: &Cell<i64>) -> Result<(), Te
     let handles: Vec<_> = pool.handles().collect();
     let values: Vec<_> = pool.values().map(|c| c.v).collect();
     let pairs: Vec<_> = pool.iter().map(|(h, c)| (h, c.v)).collect();
+    prop_assert!(
+        handles.windows(2).all(|w| w[0].index() < w[1].index()),
+        "not in slot order: {:?}",
+        handles
+    );
     prop_assert_eq!(
         handles.iter().copied().zip(values).collect::<Vec<_>>(),
         pairs,
@@ -304,6 +317,53 @@ fn run(kind: Kind, first: u32, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Clear => {
                 pool.clear();
                 model.clear();
+            }
+            Op::Ends(pattern) => {
+                let forward: Vec<_> = pool.iter().map(|(h, c)| (h, c.v)).collect();
+                let mut reversed: Vec<_> = pool.iter().rev().map(|(h, c)| (h, c.v)).collect();
+                reversed.reverse();
+                prop_assert_eq!(&reversed, &forward);
+                let mut it = pool.iter();
+                let (mut front, mut back) = (Vec::new(), Vec::new());
+                for k in 0.. {
+                    let from_back = k < 64 && pattern >> k & 1 == 1;
+                    let next = if from_back { it.next_back() } else { it.next() };
+                    let Some((h, c)) = next else { break };
+                    if from_back {
+                        back.push((h, c.v));
+                    } else {
+                        front.push((h, c.v));
+                    }
+                    prop_assert_eq!(it.len(), forward.len() - front.len() - back.len());
+                }
+                back.reverse();
+                front.extend(back);
+                prop_assert_eq!(front, forward);
+            }
+            Op::IntoIter(pattern, take) => {
+                let forward: Vec<_> = pool.iter().map(|(h, c)| (h, c.v)).collect();
+                let mut it = pool.clone().into_iter();
+                let (mut front, mut back) = (0, forward.len());
+                for k in 0..take {
+                    let Some((h, c)) = (if pattern >> k & 1 == 1 {
+                        it.next_back()
+                    } else {
+                        it.next()
+                    }) else {
+                        break;
+                    };
+                    let want = if pattern >> k & 1 == 1 {
+                        back -= 1;
+                        forward[back]
+                    } else {
+                        front += 1;
+                        forward[front - 1]
+                    };
+                    prop_assert_eq!((h, c.v), want);
+                }
+                prop_assert_eq!(it.len(), back - front);
+                drop(it);
+                prop_assert_eq!(live.get(), model.live.len() as i64, "into_iter leak");
             }
             Op::Drain(take) => {
                 let mut drain = pool.drain();

@@ -1,5 +1,5 @@
 //! Bench group `pool`: `tickmem_pool::Pool` beside `slotmap::SlotMap`,
-//! `slotmap::DenseSlotMap` and `HopSlotMap` (iteration), and
+//! `slotmap::DenseSlotMap`, `HopSlotMap` (iteration) and
 //! `thunderdome::Arena`. The containers and inputs are in
 //! `tickmem_benches::pool_common`.
 //!
@@ -12,6 +12,9 @@
 //! * `iter/*`: sum a field over all live values (10,000 live).
 //! * `iter_sparse/*`: the same at 10% occupancy (10,000 inserted, a random
 //!   9,000 removed).
+//! * `iter_sparse/floor_40B_slots`: not a container: the least any layout
+//!   that keeps each value in its own 40-byte slot can spend on
+//!   `iter_sparse` (see `bench_sparse_floor`).
 //!
 //! Run: `cargo bench -p tickmem-benches --bench pool`. Instruction counts of
 //! the same bodies: `examples/pool_instructions.rs`.

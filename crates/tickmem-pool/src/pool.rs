@@ -721,13 +721,23 @@ impl<T> Pool<T> {
         self.occupied[index / WORD_BITS] |= 1 << (index % WORD_BITS);
     }
 
-    /// Marks slot `index` (below the tail) vacant in the bitmap.
+    /// Marks slot `index` vacant in the bitmap.
+    ///
+    /// # Safety
+    ///
+    /// Bit `index` is set: the slot was occupied and below the tail, so by
+    /// invariant 1 its bit is set, and a set bit's word exists.
     #[inline(always)]
-    fn clear_bit(&mut self, index: usize) {
+    unsafe fn clear_bit(&mut self, index: usize) {
         debug_assert!(index < self.bits_end as usize);
-        if let Some(word) = self.occupied.get_mut(index / WORD_BITS) {
-            *word &= !(1 << (index % WORD_BITS));
-        }
+        debug_assert!(
+            self.occupied
+                .get(index / WORD_BITS)
+                .is_some_and(|word| word >> (index % WORD_BITS) & 1 == 1)
+        );
+        // SAFETY: the word of a set bit exists (caller).
+        let word = unsafe { self.occupied.get_unchecked_mut(index / WORD_BITS) };
+        *word &= !(1 << (index % WORD_BITS));
     }
 
     /// The capacity a full pool reports.
@@ -880,15 +890,22 @@ impl<T> Pool<T> {
             self.free_head = index;
         }
         self.len -= 1;
-        self.clear_bit(index as usize);
+        // SAFETY: the slot held the value, and it is below the tail (the
+        // tail's bits were written above if it was in it): its bit is set.
+        unsafe { self.clear_bit(index as usize) };
         Some(value)
     }
 
     /// Marks occupied slot `index` vacant, its value already moved out:
     /// advances its generation and puts it on the free list (or retires it
     /// if its generation is exhausted), and clears its bit.
+    ///
+    /// # Safety
+    ///
+    /// Slot `index` is occupied (still marked so) and below the tail: its
+    /// bit is set.
     #[inline]
-    fn vacate(&mut self, index: u32) {
+    unsafe fn vacate(&mut self, index: u32) {
         let slot = &mut self.slots[index as usize];
         if slot.generation == u32::MAX {
             slot.generation = 0;
@@ -900,7 +917,9 @@ impl<T> Pool<T> {
             self.free_head = index;
         }
         self.len -= 1;
-        self.clear_bit(index as usize);
+        // SAFETY: the slot was occupied and below the tail (caller): its bit
+        // is set.
+        unsafe { self.clear_bit(index as usize) };
     }
 
     /// Keeps the values for which `keep` returns `true` and removes (drops)
@@ -940,7 +959,10 @@ impl<T> Pool<T> {
                     // the value is dropped, so a panicking `Drop` leaves the
                     // pool consistent and never drops it twice.
                     let value = unsafe { slot.value.assume_init_read() };
-                    self.vacate(index as u32);
+                    // SAFETY: bit `index` is set (the tail's bits were
+                    // written before the walk, and only this walk clears
+                    // bits, each once): occupied and below the tail.
+                    unsafe { self.vacate(index as u32) };
                     drop(value);
                 }
             }

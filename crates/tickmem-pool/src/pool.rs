@@ -1215,7 +1215,6 @@ impl<T: Clone> Clone for Pool<T> {
                     value: MaybeUninit::new(value),
                 });
                 clone.len += 1;
-                clone.bits_end = clone.slots.len() as u32;
                 clone.set_bit(index);
             } else {
                 clone.slots.push(Slot {
@@ -1223,8 +1222,9 @@ impl<T: Clone> Clone for Pool<T> {
                     link: slot.link,
                     value: MaybeUninit::uninit(),
                 });
-                clone.bits_end = clone.slots.len() as u32;
             }
+            // No tail: every slot is described by the bitmap.
+            clone.bits_end = clone.slots.len() as u32;
         }
         clone.free_head = self.free_head;
         clone.slot_limit = self.slot_limit;
